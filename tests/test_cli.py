@@ -1,0 +1,47 @@
+"""The `imdm` command as a user runs it: a separate process, its exit code, its output."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(sys.executable).parent / 'imdm'      # the console script the install put beside this Python
+
+
+def imdm(*args, cwd=ROOT):
+    return subprocess.run([str(SCRIPT), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_the_command_is_installed():
+    assert SCRIPT.exists(), f'no imdm script at {SCRIPT}: is the package installed in this environment?'
+
+
+def test_help_lists_the_commands():
+    out = imdm('--help')
+    assert out.returncode == 0
+    for cmd in ('info', 'bench', 'readme'):
+        assert cmd in out.stdout
+
+
+def test_bench_prints_ratios_measured_side_by_side():
+    out = imdm('bench', '--preset', 'micro', '--vocab-size', '64', '--length', '16', '--batch', '2',
+               '--steps', '2', '--noise-dim', '8', '--repeats', '1', '--device', 'cpu', '--json')
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert set(r['seconds']) == {'backbone', 'mdlm_forward', 'imdm_forward', 'mdlm_sample', 'imdm_sample'}
+    assert all(v > 0 for v in r['seconds'].values())
+    assert r['imdm_over_mdlm_step'] > 0
+
+
+def test_bad_values_are_named():
+    out = imdm('bench', '--steps', '0', '--preset', 'micro', '--repeats', '1')
+    assert out.returncode == 2
+    assert 'steps=0 must be an integer >= 1' in out.stderr
+    out = imdm('fly')
+    assert out.returncode == 2 and "invalid choice: 'fly'" in out.stderr
+
+
+def test_readme_check_passes_in_the_repo(tmp_path):
+    assert imdm('readme', '--check').returncode == 0
+    out = imdm('readme', '--check', cwd=tmp_path)
+    assert out.returncode == 2 and 'no settings.ini' in out.stderr

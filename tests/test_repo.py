@@ -1,0 +1,40 @@
+"""The repository keeps its promises: README rendered from the index, CI running the README's commands."""
+import configparser
+import re
+from pathlib import Path
+
+import imdm
+from imdm.readme import render_readme, sync_readme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_block(heading: str) -> str:
+    "The first ```sh block under `## heading` in README.md."
+    text = (ROOT / 'README.md').read_text()
+    section = text.split(f'## {heading}\n', 1)[1].split('\n## ', 1)[0]
+    return re.search(r'```sh\n(.*?)\n```', section, re.S).group(1).strip()
+
+
+def test_readme_matches_index():
+    assert sync_readme(ROOT, check=True), 'README.md is stale: run `imdm readme`'
+    assert render_readme(ROOT / 'nbs' / 'index.ipynb').startswith('# imdm\n')
+
+
+def test_ci_runs_the_readme_commands():
+    ci = (ROOT / '.ci' / 'run').read_text()
+    install, test = readme_block('Install'), readme_block('Test')
+    assert install.startswith('pip install') and test.startswith('nbdev_test')
+    assert install in ci.splitlines(), install
+    assert test in ci.splitlines(), test
+
+
+def test_version_matches_settings():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / 'settings.ini')
+    assert imdm.__version__ == cfg['DEFAULT']['version']
+
+
+def test_constraints_pin_the_cpu_torch():
+    pins = (ROOT / 'constraints.txt').read_text().split()
+    assert any(re.fullmatch(r'torch==\d+\.\d+\.\d+', p) for p in pins)
