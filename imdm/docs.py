@@ -281,12 +281,15 @@ def build_site(out:str|Path='_site', # where the site goes (replaced)
     try:
         copy_assets(root, docs/'assets')
         notebooks, t0 = doc_notebooks(nbs), time.perf_counter()
-        os.environ.setdefault('OMP_NUM_THREADS', '1')                # one thread per worker, inherited by the workers
-        jobs = [(p, docs, execute, flags, doc_url) for p in notebooks]
-        with ProcessPoolExecutor(max(1, n_workers), mp_context=get_context('spawn')) as ex:
-            pages = []
-            for p, (name, title, secs) in zip(notebooks, ex.map(_page_job, jobs)):
-                log(f"{p.name:<32} -> {name:<28} {secs:5.1f} s"); pages.append((title, name))
+        jobs, pages = [(p, docs, execute, flags, doc_url) for p in notebooks], []
+        threads = os.environ.get('OMP_NUM_THREADS')
+        os.environ['OMP_NUM_THREADS'] = threads or '1'               # one thread per worker, read by torch as it starts
+        try:
+            with ProcessPoolExecutor(max(1, n_workers), mp_context=get_context('spawn')) as ex:
+                for p, (name, title, secs) in zip(notebooks, ex.map(_page_job, jobs)):
+                    log(f"{p.name:<32} -> {name:<28} {secs:5.1f} s"); pages.append((title, name))
+        finally:
+            if threads is None: del os.environ['OMP_NUM_THREADS']
         log(f"{len(pages)} notebooks {'executed and ' if execute else ''}processed in {time.perf_counter() - t0:.0f} s")
         cfg = mkdocs_config(settings, pages, out)
         cfg_file = work/'mkdocs.yml'
