@@ -270,6 +270,7 @@ def build_site(out:str|Path='_site', # where the site goes (replaced)
     "Build the documentation site offline from the notebooks; returns the folder holding `index.html`."
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
+    import imdm.docs as docs_module                     # the workers and mkdocs.yml find functions by module name
     root = find_root(root)
     settings = site_settings(root)
     nbs, out = root/settings.get('nbs_path', 'nbs'), check_out(out, root)
@@ -286,12 +287,12 @@ def build_site(out:str|Path='_site', # where the site goes (replaced)
         os.environ['OMP_NUM_THREADS'] = threads or '1'               # one thread per worker, read by torch as it starts
         try:
             with ProcessPoolExecutor(max(1, n_workers), mp_context=get_context('spawn')) as ex:
-                for p, (name, title, secs) in zip(notebooks, ex.map(_page_job, jobs)):
+                for p, (name, title, secs) in zip(notebooks, ex.map(docs_module._page_job, jobs)):
                     log(f"{p.name:<32} -> {name:<28} {secs:5.1f} s"); pages.append((title, name))
         finally:
             if threads is None: del os.environ['OMP_NUM_THREADS']
         log(f"{len(pages)} notebooks {'executed and ' if execute else ''}processed in {time.perf_counter() - t0:.0f} s")
-        cfg = mkdocs_config(settings, pages, out)
+        cfg = docs_module.mkdocs_config(settings, pages, out)          # its slugify is named in mkdocs.yml by module
         cfg_file = work/'mkdocs.yml'
         cfg_file.write_text(yaml.dump(cfg, sort_keys=False))            # slugify is written as !!python/name:imdm.docs.slugify
         t1 = time.perf_counter()
