@@ -39,6 +39,10 @@ def weights(folder: Path) -> dict:
     return load_file(folder / 'model' / 'model.safetensors')
 
 
+def flat(w: dict) -> torch.Tensor:
+    return torch.cat([w[k].flatten() for k in sorted(w)])
+
+
 def test_killed_training_resumes_to_the_same_weights(tmp_path):
     p = params(tmp_path)
     out = stage(['train', str(p), '--out', str(tmp_path / 'straight')])
@@ -73,7 +77,11 @@ def test_two_gloo_processes_match_one_process(tmp_path):
                           str(SCRIPT), 'stage', 'train', str(two), '--out', str(tmp_path / 'two')],
                          capture_output=True, text=True, timeout=900, env=env)
     assert ddp.returncode == 0, ddp.stdout[-2000:] + ddp.stderr[-3000:]
-    a, b = weights(tmp_path / 'one'), weights(tmp_path / 'two')
-    moved = max((a[k] - load_file(tmp_path / 'one' / 'checkpoints' / 'step_00000002' / 'model.safetensors')[k]).abs().max() for k in a)
-    assert moved > 1e-4                                              # the weights did train
-    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5   # averaged gradients = the whole batch's
+    a, b = flat(weights(tmp_path / 'one')), flat(weights(tmp_path / 'two'))
+    moved = (a - flat(load_file(tmp_path / 'one' / 'checkpoints' / 'step_00000002' / 'model.safetensors'))).norm().item()
+    gap = (a - b).norm().item()
+    print(f'moved over the last 4 steps {moved:.3g}, one process vs two {gap:.3g}')
+    assert moved > 1e-3                                              # the weights did train
+    # averaged gradients = the whole batch's, up to float summation order (which AdamW amplifies where gradients are
+    # tiny); a rank training alone, or on the other rank's data, is off by about the size of a step
+    assert gap < 1e-3 * moved, (gap, moved)
