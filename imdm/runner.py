@@ -19,18 +19,19 @@ __all__ = ['experiments_dir', 'experiment_path', 'run_key', 'RunResult', 'run_ex
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
 
 def experiment_path(name:str) -> Path:
-    "The notebook of experiment `name`, refusing unknown names."
+    "The notebook of experiment `name` (one of `imdm/experiments`, or a path to a notebook), refusing unknown names."
+    if name.endswith('.ipynb') and Path(name).exists(): return Path(name).resolve()
     path = experiments_dir() / f'{name}.ipynb'
     if not path.exists():
         known = sorted(p.stem for p in experiments_dir().glob('*.ipynb'))
-        raise ValueError(f"unknown experiment {name!r}; choose one of {known}")
+        raise ValueError(f"unknown experiment {name!r}; choose one of {known}, or give the path of a notebook")
     return path
 
 def run_key(name:str, params:dict) -> str:
     "`{name}-{10 hex digits}` from the parameters and the notebook itself: a changed notebook (its defaults) is a new run."
     source = experiment_path(name).read_bytes()
     digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode() + source).hexdigest()[:10]
-    return f"{name}-{digest}"
+    return f"{Path(name).stem}-{digest}"
 
 # %% ../nbs/81_runner.ipynb #f21d3343
 @dataclass
@@ -70,7 +71,10 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
     _write(folder / 'status.json', {**status, 'status': 'running'})
     log(f"{key}: {'resuming' if resumed else 'running'} {name}")
     try:
-        pm.execute_notebook(str(src), str(folder / 'notebook.ipynb'), parameters=params, cwd=str(folder),
+        # the kernel starts in `folder` through nbclient's resources, not papermill's `cwd`, which changes the
+        # directory of this whole process and so of every other run side by side (`run_chain(jobs=2)`)
+        pm.execute_notebook(str(src), str(folder / 'notebook.ipynb'), parameters=params,
+                            resources={'metadata': {'path': str(folder.resolve())}},
                             progress_bar=progress, log_output=False, kernel_name='python3')
         ok = (folder / 'metrics.json').exists()
         result = RunResult(name, key, str(folder), 'done' if ok else 'failed', time.perf_counter() - t0,
