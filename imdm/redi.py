@@ -23,7 +23,7 @@ from .training import TrainConfig, TrainState, train, save_model, load_model, wo
 
 # %% auto #0
 __all__ = ['Coupling', 'perturbed_sources', 'coupling_shard', 'make_coupling', 'load_coupling', 'redi_loss', 'ReDiConfig',
-           'check_coupling', 'redi', 'noise_reliance']
+           'check_coupling', 'redi', 'source_loss', 'noise_reliance']
 
 # %% ../nbs/61_redi.ipynb #a600904b
 @dataclass
@@ -211,13 +211,15 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
 
 # %% ../nbs/61_redi.ipynb #ae16f43c
 @torch.no_grad()
+def source_loss(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256) -> float:
+    "`student`'s loss at the sources of `coupling` (the completions' NELBO from the sources, nats per masked token)."
+    batches = [coupling[i:i + batch_size] for i in range(0, len(coupling), batch_size)]
+    with eval_mode(student):
+        return sum(redi_loss(student, schedule, b, bridge=False).item() * len(b) for b in batches) / len(coupling)
+
 def noise_reliance(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256, seed:int=0) -> float:
     "Rise of `student`'s source loss on `coupling` (nats per masked token) when each pair's noise is swapped for another pair's."
     if not student.is_imdm or coupling.eta is None: return 0.
     shuffled = Coupling(coupling.z1, coupling.eta[torch.randperm(len(coupling), generator=torch.Generator().manual_seed(seed))],
                         coupling.x0, coupling.t)
-    def loss(c:Coupling) -> float:
-        parts = [(redi_loss(student, schedule, c[i:i + batch_size], bridge=False).item(), len(c[i:i + batch_size].x0))
-                 for i in range(0, len(c), batch_size)]
-        return sum(l * n for l, n in parts) / len(c)
-    with eval_mode(student): return loss(shuffled) - loss(coupling)
+    return source_loss(student, schedule, shuffled, batch_size) - source_loss(student, schedule, coupling, batch_size)

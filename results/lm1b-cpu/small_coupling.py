@@ -15,16 +15,10 @@ from imdm.data import DataConfig, TokenBlocks
 from imdm.evaluation import gen_ppl, sample_entropy
 from imdm.forward import Noised
 from imdm.lm_experiment import load_judge, model_path
-from imdm.redi import load_coupling, noise_reliance, redi_loss
+from imdm.redi import load_coupling, noise_reliance, source_loss
 from imdm.samplers import Ancestral, generate, sample
 from imdm.schedules import LogLinear
 from imdm.training import load_model
-
-@torch.no_grad()
-def source_loss(model, c, batch_size=64):
-    "The student's NELBO of each completion from its pair's source (all masked, t = 1), nats per token."
-    return sum(redi_loss(model, LogLinear(), c[i:i + batch_size], bridge=False).item() * len(c[i:i + batch_size].x0)
-               for i in range(0, len(c), batch_size)) / len(c)
 
 def nearest_overlap(x, targets):
     "Per sample, the largest fraction of positions it shares with any coupling target."
@@ -53,7 +47,7 @@ if __name__ == '__main__':
         c = load_coupling(Path(coupling_run) / 'coupling')
         own, shuffled = recall(model, c)
         r = {'gen_ppl': gen_ppl(judge, x), 'entropy': sample_entropy(x), 'distinct': len({tuple(row.tolist()) for row in x}) / len(x),
-             'pairs': len(c), 'source_loss': source_loss(model, c), 'noise_reliance': noise_reliance(model, LogLinear(), c[:1024], batch_size=64),
+             'pairs': len(c), 'source_loss': source_loss(model, LogLinear(), c, batch_size=64), 'noise_reliance': noise_reliance(model, LogLinear(), c[:1024], batch_size=64),
              'recall_own_noise': own, 'recall_shuffled_noise': shuffled,
              'overlap_fresh': nearest_overlap(x, c.x0).mean().item(),
              'overlap_real_text': nearest_overlap(blocks.rows(range(min(256, len(blocks))))[0], c.x0).mean().item()}
