@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -16,23 +16,26 @@ from .core import Config, Registry, check_choice, check_float, check_int
 from .schedules import Schedule, LogLinear
 
 # %% auto #0
-__all__ = ['NOISE_KINDS', 'NoiseSpec', 'sample_t', 'Noised', 'MaskedProcess', 'InfiniteMaskProcess', 'make_process']
+__all__ = ['NOISE_KINDS', 'NoiseKind', 'NoiseSpec', 'sample_t', 'Noised', 'MaskedProcess', 'InfiniteMaskProcess', 'make_process']
 
 # %% ../nbs/11_forward.ipynb #e00c195b
-NOISE_KINDS = Registry('noise kind')
+class NoiseKind(NamedTuple):
+    "How a kind of noise is drawn, and the CDF of one coordinate (None for a kind without one)."
+    draw: Callable          # (shape, scale, generator, device, dtype) -> (*shape) noise
+    cdf: Callable|None      # (eta, scale) -> the same shape, float64 in [0, 1]
 
-@NOISE_KINDS.register('uniform')
-def _uniform(shape, scale, generator, device, dtype):
-    return (torch.rand(shape, generator=generator, device=device, dtype=dtype) * 2 - 1) * scale
-
-@NOISE_KINDS.register('gaussian')
-def _gaussian(shape, scale, generator, device, dtype):
-    return torch.randn(shape, generator=generator, device=device, dtype=dtype) * scale
-
-@NOISE_KINDS.register('discrete')
 def _discrete(shape, scale, generator, device, dtype):
     k = torch.randint(0, shape[-1], shape[:-1], generator=generator, device=device)   # one mask type per position
     return F.one_hot(k, shape[-1]).to(dtype) * scale
+
+NOISE_KINDS = Registry('noise kind')
+NOISE_KINDS['uniform'] = NoiseKind(
+    lambda shape, scale, g, device, dtype: (torch.rand(shape, generator=g, device=device, dtype=dtype) * 2 - 1) * scale,
+    lambda eta, scale: ((eta.double() / scale + 1) / 2).clamp(0, 1))
+NOISE_KINDS['gaussian'] = NoiseKind(
+    lambda shape, scale, g, device, dtype: torch.randn(shape, generator=g, device=device, dtype=dtype) * scale,
+    lambda eta, scale: torch.special.ndtr(eta.double() / scale))
+NOISE_KINDS['discrete'] = NoiseKind(_discrete, None)
 
 # %% ../nbs/11_forward.ipynb #c048f671
 @dataclass(frozen=True)
@@ -49,7 +52,16 @@ class NoiseSpec(Config):
 
     def draw(self, shape:tuple, generator:torch.Generator|None=None, device='cpu', dtype=torch.float32) -> Tensor:
         "Noise for every position of a `shape = (B, L)` batch: a `(B, L, dim)` tensor."
-        return NOISE_KINDS[self.kind]((*shape, self.dim), self.scale, generator, device, dtype)
+        return NOISE_KINDS[self.kind].draw((*shape, self.dim), self.scale, generator, device, dtype)
+
+    def uniforms(self, eta:Tensor, # (..., dim) noise drawn by this spec
+                 n:int=2) -> Tensor: # (..., n) float64
+        "Coordinates `0..n-1` of `eta` mapped to $\\mathcal U(0, 1)$ by the noise's own CDF."
+        cdf = NOISE_KINDS[self.kind].cdf
+        if cdf is None: raise ValueError(f"kind={self.kind!r} (the finite multi-mask variant) holds one of dim={self.dim} mask types, "
+                                         "too little to drive the sampler's draws: use a continuous kind ('uniform', 'gaussian') or draws='independent'")
+        if self.dim < n: raise ValueError(f"dim={self.dim} is too small: noise-driven draws read {n} coordinates of the noise")
+        return cdf(eta[..., :n], self.scale)
 
 # %% ../nbs/11_forward.ipynb #9423cea3
 def sample_t(n:int, # batch size

@@ -9,11 +9,11 @@ import math
 import torch
 from torch import Tensor
 
-from .core import check_int, eval_mode, make_generator
+from .core import check_choice, check_int, eval_mode, make_generator
 from .schedules import Schedule
 from .forward import Noised
 from .denoisers import Denoiser, mask_out
-from .samplers import Ancestral
+from .samplers import Ancestral, DRAWS, generate
 from .synthetic import SyntheticTask
 
 # %% auto #0
@@ -76,18 +76,24 @@ def _chain(denoiser:Denoiser, schedule:Schedule, steps:int, K:int, L:int, eta:Te
 # %% ../nbs/70_metrics.ipynb #ac7fa3cc
 @torch.no_grad()
 def generated_distribution(denoiser:Denoiser, schedule:Schedule, task:SyntheticTask, steps:int=1,
-                           n_noise:int=4096, seed:int=0, chunk:int=256, groups:int=8) -> tuple[Tensor, Tensor|None]:
-    "Exact $p_\\text{gen}$ over the task's sequences after `steps` ancestral steps ((K**L,) float64), and per-group estimates for IMDM."
-    check_int('steps', steps, 1)
+                           n_noise:int=4096, seed:int=0, chunk:int=256, groups:int=8,
+                           draws:str='independent') -> tuple[Tensor, Tensor|None]: # draws: the sampler's, 'independent' or 'noise'
+    "$p_\\text{gen}$ over the task's sequences after `steps` ancestral steps ((K**L,) float64), and per-group estimates (None when exact)."
+    check_int('steps', steps, 1); check_choice('draws', draws, list(DRAWS))
     K, L = task.K, task.L
     if denoiser.mask_id != K: raise ValueError(f"the denoiser's mask_id={denoiser.mask_id} must be the task's K={K}")
+    device = next(denoiser.parameters()).device
+    g = make_generator(seed, device)
+    if draws == 'noise':                                                                 # one sequence per noise draw
+        x = generate(denoiser, schedule, Ancestral(steps=steps, draws='noise'), n=n_noise, length=L, generator=g).x
+        per_draw = torch.nn.functional.one_hot(task.index(x), K ** L).double().cpu()      # (n_noise, K**L)
+        return per_draw.mean(0), torch.stack([c.mean(0) for c in per_draw.chunk(groups)])
     if (K + 1) ** L > 4096: raise ValueError(f"{(K + 1) ** L} states are too many to enumerate (at most 4096): use sampling")
-    states = _states(K, L, next(denoiser.parameters()).device)
+    states = _states(K, L, device)
     data_idx = (~(states == K).any(-1)).nonzero().squeeze(-1)                            # data states, task order
     with eval_mode(denoiser):
         if not denoiser.is_imdm: return _chain(denoiser, schedule, steps, K, L, None)[0, data_idx].cpu(), None
-        g = make_generator(seed, next(denoiser.parameters()).device)
-        eta = denoiser.noise.draw((n_noise, L), g, next(denoiser.parameters()).device)
+        eta = denoiser.noise.draw((n_noise, L), g, device)
         per_draw = torch.cat([_chain(denoiser, schedule, steps, K, L, eta[i:i + chunk]) for i in range(0, n_noise, chunk)])
     per_draw = per_draw[:, data_idx].cpu()                                                # (n_noise, K**L)
     return per_draw.mean(0), torch.stack([c.mean(0) for c in per_draw.chunk(groups)])
