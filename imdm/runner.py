@@ -160,8 +160,9 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
         unknown = needs[i] - set(list(stages)[:list(stages).index(i)])
         if unknown: raise ValueError(f"stage {i} names {sorted('@' + u for u in unknown)}, which are not earlier stages; earlier stages are {list(stages)[:list(stages).index(i)]}")
     todo = [i for i in stages if only is None or i in only]
-    for i in stages:
-        if i not in todo: folders[i] = str(runs_dir / run_key(stages[i]['notebook'], chain_params(chain, stages[i], folders)))
+    for i in stages:                      # the folders of stages not run now, where they do not wait on one that is
+        if i not in todo and needs[i] <= set(folders):
+            folders[i] = str(runs_dir / run_key(stages[i]['notebook'], chain_params(chain, stages[i], folders)))
     lock, say = threading.Lock(), _serial(log)
     def run_one(i):
         with lock: params = chain_params(chain, stages[i], folders)
