@@ -39,11 +39,12 @@ class Denoiser(nn.Module):
     def __init__(self, backbone:DiT, # the network
                  mask_id:int, # id of the mask token m
                  noise:NoiseSpec|None=None, # IMDM: how the mask states' noise is drawn; None: MDLM
-                 d_hidden:int|None=None): # width of the mask embedding's hidden layer (default: d_model)
+                 d_hidden:int|None=None, # width of the mask embedding's hidden layer (default: d_model, or 4 d_model for 'official')
+                 mask_mlp:str='workbench'): # the mask embedding's shape: 'workbench' or 'official' (the official code's)
         super().__init__()
-        self.backbone, self.noise, self.d_hidden = backbone, noise, d_hidden
+        self.backbone, self.noise, self.d_hidden, self.mask_mlp = backbone, noise, d_hidden, mask_mlp
         self.mask_id = check_int('mask_id', mask_id, 0, backbone.config.vocab_size - 1)
-        self.mask_embedding = None if noise is None else make_mask_embedding(noise, backbone.config.hidden, d_hidden)
+        self.mask_embedding = None if noise is None else make_mask_embedding(noise, backbone.config.hidden, d_hidden, mask_mlp)
 
     @property
     def is_imdm(self) -> bool: return self.mask_embedding is not None
@@ -88,10 +89,10 @@ Denoiser.features, Denoiser.head = _features, _head
 Denoiser.mask_shift, Denoiser.logits, Denoiser.forward = _mask_shift, _logits, _forward
 
 # %% ../nbs/30_denoisers.ipynb #0a43810d
-def _from_mdlm(cls, mdlm:Denoiser, noise:NoiseSpec, d_hidden:int|None=None) -> Denoiser:
+def _from_mdlm(cls, mdlm:Denoiser, noise:NoiseSpec, d_hidden:int|None=None, mask_mlp:str='workbench') -> Denoiser:
     "An IMDM with a copy of `mdlm`'s network and a fresh, zero-initialised mask embedding."
     if mdlm.is_imdm: raise ValueError("from_mdlm expects an MDLM denoiser (noise=None); got an IMDM")
-    return cls(copy.deepcopy(mdlm.backbone), mdlm.mask_id, noise, d_hidden).to(next(mdlm.parameters()).device)
+    return cls(copy.deepcopy(mdlm.backbone), mdlm.mask_id, noise, d_hidden, mask_mlp).to(next(mdlm.parameters()).device)
 
 Denoiser.from_mdlm = classmethod(_from_mdlm)
 

@@ -20,8 +20,9 @@ from .samplers import Ancestral, generate, prefix_condition
 from .ar import ARLM
 
 # %% auto #0
-__all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'gen_ppl', 'sample_entropy', 'minilm_features', 'mauve_score', 'validation_ppl',
-           'quality_vs_steps', 'quality_table', 'quality_figure']
+__all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'ppl_of', 'gen_ppl', 'sample_entropies', 'sample_entropy',
+           'bootstrap_ci', 'ppl_ratio_ci', 'minilm_features', 'mauve_score', 'validation_ppl', 'quality_vs_steps',
+           'row_scores', 'quality_table', 'quality_figure']
 
 # %% ../nbs/71_evaluation.ipynb #a15f3324
 def eos_weights(ids:Tensor, eos:int) -> Tensor:
@@ -45,9 +46,9 @@ class HFJudge:
         self.max_length, self.batch_size = max_length, check_int('batch_size', batch_size, 1)
 
     @torch.no_grad()
-    def score_texts(self, texts:list[str]) -> tuple[float, float]:
-        "Sum of weighted token NLLs and sum of weights over `texts`."
-        total, weight, eos = 0., 0., self.tokenizer.eos_token_id
+    def text_scores(self, texts:list[str]) -> tuple[Tensor, Tensor]:
+        "Per text: the sum of its weighted token NLLs and the sum of its weights, (N,) float64 each."
+        totals, weights, eos = [], [], self.tokenizer.eos_token_id
         for i in range(0, len(texts), self.batch_size):
             enc = self.tokenizer(texts[i:i + self.batch_size], return_tensors='pt', padding=True, truncation=True,
                                  max_length=self.max_length).to(self.device)
@@ -55,8 +56,13 @@ class HFJudge:
             tgt = enc['input_ids'][:, 1:]
             nll = F.cross_entropy(logits.transpose(1, 2), tgt, reduction='none')        # (B, T-1)
             w = eos_weights(tgt, eos) & enc['attention_mask'][:, 1:].bool()
-            total += (nll * w).sum().item(); weight += w.sum().item()
-        return total, weight
+            totals.append((nll * w).sum(1).double().cpu()); weights.append(w.sum(1).double().cpu())
+        return torch.cat(totals), torch.cat(weights)
+
+    def score_texts(self, texts:list[str]) -> tuple[float, float]:
+        "Sum of weighted token NLLs and sum of weights over `texts`."
+        total, weight = self.text_scores(texts)
+        return total.sum().item(), weight.sum().item()
 
     @torch.no_grad()
     def features(self, texts:list[str]) -> Tensor:
@@ -77,31 +83,65 @@ class ARJudge:
         self.model, self.batch_size = model.eval(), check_int('batch_size', batch_size, 1)
 
     @torch.no_grad()
-    def score_ids(self, x:Tensor) -> tuple[float, float]:
-        "Sum of token NLLs over positions 1..L-1 of `x` (N, L), and their count."
+    def id_scores(self, x:Tensor) -> tuple[Tensor, Tensor]:
+        "Per sample of `x` (N, L): the sum of its token NLLs over positions 1..L-1, and their count, (N,) float64 each."
         if int(x.max()) >= self.model.vocab_size:
             raise ValueError(f"sample ids reach {int(x.max())} but the AR judge's vocabulary is {self.model.vocab_size}: a different tokenizer or vocabulary")
-        device, total = next(self.model.parameters()).device, 0.
-        for i in range(0, len(x), self.batch_size):
-            total += self.model.nll(x[i:i + self.batch_size].to(device)).sum().item()
-        return total, float(x.shape[0] * (x.shape[1] - 1))
+        device = next(self.model.parameters()).device
+        totals = [self.model.nll(x[i:i + self.batch_size].to(device)).double().sum(-1).cpu() for i in range(0, len(x), self.batch_size)]
+        return torch.cat(totals), torch.full((len(x),), float(x.shape[1] - 1), dtype=torch.float64)
+
+    def score_ids(self, x:Tensor) -> tuple[float, float]:
+        "Sum of token NLLs over positions 1..L-1 of `x` (N, L), and their count."
+        total, weight = self.id_scores(x)
+        return total.sum().item(), weight.sum().item()
 
 # %% ../nbs/71_evaluation.ipynb #c45f27f1
+def judge_scores(judge, x:Tensor, decode:Callable[[Tensor], list[str]]|None=None) -> tuple[Tensor, Tensor]:
+    "Per sample of `x` (N, L): weighted NLL and weight under `judge` (an `ARJudge`, or an `HFJudge` with `decode`), (N,) each."
+    if isinstance(judge, ARJudge): return judge.id_scores(x)
+    if decode is None: raise ValueError("a Hugging Face judge scores text: pass decode (ids -> strings)")
+    return judge.text_scores(decode(x))
+
+def ppl_of(nll:Tensor, weight:Tensor) -> float:
+    "Token-weighted perplexity of per-sample NLL sums and weights."
+    return math.exp(nll.sum().item() / max(weight.sum().item(), 1.))
+
 def gen_ppl(judge, x:Tensor, decode:Callable[[Tensor], list[str]]|None=None) -> float:
     "Generative perplexity of samples `x` (N, L) under `judge` (an `ARJudge`, or an `HFJudge` with `decode`)."
-    if isinstance(judge, ARJudge): total, weight = judge.score_ids(x)
-    else:
-        if decode is None: raise ValueError("a Hugging Face judge scores text: pass decode (ids -> strings)")
-        total, weight = judge.score_texts(decode(x))
-    return math.exp(total / max(weight, 1.))
+    return ppl_of(*judge_scores(judge, x, decode))
 
-def sample_entropy(x:Tensor) -> float:
-    "DUO's sample entropy: per sample, the entropy (nats) of its token-id frequencies; the mean over samples."
+def sample_entropies(x:Tensor) -> Tensor:
+    "DUO's sample entropy of each sample: the entropy (nats) of its token-id frequencies, (N,) float64."
     ent = []
     for row in x:
         p = torch.unique(row, return_counts=True)[1].double() / len(row)
-        ent.append(float(-(p * p.log()).sum()))
-    return sum(ent) / len(ent)
+        ent.append(-(p * p.log()).sum())
+    return torch.stack(ent)
+
+def sample_entropy(x:Tensor) -> float:
+    "DUO's sample entropy: per sample, the entropy (nats) of its token-id frequencies; the mean over samples."
+    return sample_entropies(x).mean().item()
+
+# %% ../nbs/71_evaluation.ipynb #8ff48171
+def bootstrap_ci(stat:Callable[..., float], # stat(*resampled arrays) -> float
+                 *arrays:Tensor, # per-sample arrays, resampled together (one index set per replicate)
+                 n_boot:int=1000, level:float=0.95, seed:int=0) -> tuple[float, float]:
+    "A percentile bootstrap interval of `stat` over samples."
+    check_int('n_boot', n_boot, 1)
+    g, n = torch.Generator().manual_seed(seed), len(arrays[0])
+    reps = torch.tensor([stat(*(a[idx] for a in arrays)) for idx in torch.randint(0, n, (n_boot, n), generator=g)])
+    lo, hi = torch.quantile(reps.double(), torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
+    return lo, hi
+
+def ppl_ratio_ci(a:tuple[Tensor, Tensor], b:tuple[Tensor, Tensor], # (nll, weight) per sample of two models
+                 n_boot:int=1000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
+    "Gen PPL of `a` over that of `b`, and a bootstrap interval resampling each model's samples on its own."
+    ga, gb = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    ia, ib = torch.randint(0, len(a[0]), (n_boot, len(a[0])), generator=ga), torch.randint(0, len(b[0]), (n_boot, len(b[0])), generator=gb)
+    reps = torch.tensor([ppl_of(a[0][i], a[1][i]) / ppl_of(b[0][j], b[1][j]) for i, j in zip(ia, ib)], dtype=torch.float64)
+    lo, hi = torch.quantile(reps, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
+    return ppl_of(*a) / ppl_of(*b), lo, hi
 
 # %% ../nbs/71_evaluation.ipynb #f08a2bde
 _MINILM = {}
@@ -147,20 +187,32 @@ def validation_ppl(denoiser:Denoiser, schedule:Schedule, batches:Callable[[int],
 # %% ../nbs/71_evaluation.ipynb #d4e3a5df
 @torch.no_grad()
 def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps=(2, 4, 8, 16), n:int=64, length:int|None=None,
-                     decode=None, batch_size:int=32, seed:int=0, log=print) -> list[dict]:
-    "Gen PPL and sample entropy of each model's unconditional samples at each step count."
-    rows = []
+                     decode=None, batch_size:int=32, seed:int=0, log=print,
+                     sampler:Ancestral|None=None, # its draws, mask state and last step (its steps are replaced); default Ancestral()
+                     n_boot:int=1000) -> list[dict]:
+    "Gen PPL and sample entropy of each model's unconditional samples at each step count, with 95% bootstrap intervals."
+    rows, sampler = [], Ancestral() if sampler is None else sampler
     for name, model in models.items():
         for k in steps:
             t0, xs, calls = time.perf_counter(), [], 0
             for i in range(0, n, batch_size):
-                out = generate(model, schedule, Ancestral(steps=k), n=min(batch_size, n - i), length=length, seed=seed * 7919 + i)
+                out = generate(model, schedule, sampler.replace(steps=k), n=min(batch_size, n - i), length=length, seed=seed * 7919 + i)
                 xs.append(out.x.cpu()); calls += out.calls
             x = torch.cat(xs)
-            rows.append({'model': name, 'steps': k, 'gen_ppl': gen_ppl(judge, x, decode), 'entropy': sample_entropy(x),
-                         'samples': n, 'calls': calls, 'seconds': time.perf_counter() - t0})
-            log(f"{name:<14} {k:>3} steps  Gen PPL {rows[-1]['gen_ppl']:9.2f}  entropy {rows[-1]['entropy']:.3f}")
+            nll, w = judge_scores(judge, x, decode)
+            ent = sample_entropies(x)
+            rows.append({'model': name, 'steps': k, 'gen_ppl': ppl_of(nll, w), 'entropy': ent.mean().item(),
+                         'gen_ppl_ci': bootstrap_ci(ppl_of, nll, w, n_boot=n_boot, seed=seed),
+                         'entropy_ci': bootstrap_ci(lambda e: e.mean().item(), ent, n_boot=n_boot, seed=seed),
+                         'samples': n, 'calls': calls, 'seconds': time.perf_counter() - t0,
+                         'sample_nll': [round(v, 4) for v in nll.tolist()], 'sample_weight': w.tolist()})
+            lo, hi = rows[-1]['gen_ppl_ci']
+            log(f"{name:<14} {k:>3} steps  Gen PPL {rows[-1]['gen_ppl']:9.2f} [{lo:.2f}, {hi:.2f}]  entropy {rows[-1]['entropy']:.3f}")
     return rows
+
+def row_scores(row:dict) -> tuple[Tensor, Tensor]:
+    "The per-sample (NLL, weight) a row of `quality_vs_steps` kept, for intervals of ratios."
+    return torch.tensor(row['sample_nll'], dtype=torch.float64), torch.tensor(row['sample_weight'], dtype=torch.float64)
 
 def quality_table(rows:list[dict]) -> str:
     "A markdown table: one row per step count, Gen PPL and entropy per model."
@@ -179,8 +231,12 @@ def quality_figure(rows:list[dict], title:str='Quality versus steps') -> go.Figu
     for m in dict.fromkeys(r['model'] for r in rows):
         rs = sorted((r for r in rows if r['model'] == m), key=lambda r: r['steps'])
         x = [r['steps'] for r in rs]
-        fig.add_scatter(x=x, y=[r['gen_ppl'] for r in rs], name=m, legendgroup=m, mode='lines+markers', row=1, col=1)
-        fig.add_scatter(x=x, y=[r['entropy'] for r in rs], name=m, legendgroup=m, showlegend=False, mode='lines+markers', row=1, col=2)
+        for col, key in ((1, 'gen_ppl'), (2, 'entropy')):
+            y = [r[key] for r in rs]
+            ci = [r.get(f'{key}_ci') for r in rs]
+            err = None if None in ci else dict(type='data', symmetric=False, array=[c[1] - v for c, v in zip(ci, y)],
+                                               arrayminus=[v - c[0] for c, v in zip(ci, y)])
+            fig.add_scatter(x=x, y=y, name=m, legendgroup=m, showlegend=col == 1, mode='lines+markers', error_y=err, row=1, col=col)
     fig.update_xaxes(type='log', title='steps', tickvals=sorted({r['steps'] for r in rows}))
     fig.update_yaxes(type='log', row=1, col=1)
     fig.update_layout(title=title, height=400)

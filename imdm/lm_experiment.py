@@ -14,6 +14,7 @@ from .core import Config, check_choice, check_int, default_device, make_generato
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
+from .mask_embedding import MASK_MLPS
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, generate, prefix_condition
@@ -110,6 +111,7 @@ class TrainStage(Config):
     data: dict = field(default_factory=dict)    # a DataConfig
     model: dict = field(default_factory=dict)   # a ModelConfig (ignored when `init` is given)
     noise: dict|None = None                     # IMDM's NoiseSpec
+    mask_mlp: str = 'workbench'                 # IMDM's noise MLP: 'workbench' (d -> d -> d) or 'official' (noise_dim -> 4d -> d, no output bias)
     init: str|None = None                       # a saved model (or stage folder) to start from
     train: dict = field(default_factory=dict)   # a TrainConfig
     batch_size: int = 32                        # per process
@@ -117,21 +119,22 @@ class TrainStage(Config):
     device: str|None = None
 
     def __post_init__(self):
-        check_choice('kind', self.kind, ['mdlm', 'imdm', 'ar'])
+        check_choice('kind', self.kind, ['mdlm', 'imdm', 'ar']); check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
         DataConfig.from_dict(self.data); ModelConfig.from_dict(self.model); TrainConfig.from_dict(self.train)
         if self.kind == 'imdm': NoiseSpec.from_dict(self.noise or {})
 
 # %% ../nbs/82_lm_experiment.ipynb #15cc99f0
-def build(kind:str, model:ModelConfig, blocks:TokenBlocks, noise:NoiseSpec|None, init:str|None, device) -> torch.nn.Module:
+def build(kind:str, model:ModelConfig, blocks:TokenBlocks, noise:NoiseSpec|None, init:str|None, device,
+          mask_mlp:str='workbench') -> torch.nn.Module:
     "The model of a stage: fresh, or loaded from `init` (an MDLM made into an IMDM when asked)."
     if init is not None:
         m = load_any(init, device)
         check_vocab(m, blocks, f'init {init}')
-        if kind == 'imdm' and not m.is_imdm: m = Denoiser.from_mdlm(m, noise)
+        if kind == 'imdm' and not m.is_imdm: m = Denoiser.from_mdlm(m, noise, mask_mlp=mask_mlp)
         return m.to(device)
     cfg = model.dit(blocks.vocab_size, blocks.config.length)
     if kind == 'ar': return ARLM(cfg).to(device)
-    return Denoiser(DiT(cfg), blocks.mask_id, noise if kind == 'imdm' else None).to(device)
+    return Denoiser(DiT(cfg), blocks.mask_id, noise if kind == 'imdm' else None, mask_mlp=mask_mlp).to(device)
 
 def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     "Train (or resume training) a model as `params` (a `TrainStage`) says; returns the metrics."
@@ -141,7 +144,7 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     tr, va, batches, val = open_data(DataConfig.from_dict(p.data), p.batch_size, cfg.seed, device)
     noise = NoiseSpec.from_dict(p.noise or {}) if p.kind == 'imdm' else None
     torch.manual_seed(cfg.seed)
-    model = build(p.kind, ModelConfig.from_dict(p.model), tr, noise, p.init, device)
+    model = build(p.kind, ModelConfig.from_dict(p.model), tr, noise, p.init, device, p.mask_mlp)
     sch = LogLinear()
     if p.kind == 'ar':
         loss = lambda m, i, g: m.loss(*batches(i))
@@ -173,6 +176,7 @@ class DistilStage(Config):
     init: str|None = None                       # the student's starting point (default: the teacher)
     student: str = 'mdlm'                       # 'mdlm' or 'imdm'
     noise: dict|None = None                     # IMDM's NoiseSpec (ignored when `init` is already an IMDM)
+    mask_mlp: str = 'workbench'                 # a new IMDM's noise MLP: 'workbench' or 'official' (noise_dim -> 4d -> d, no output bias)
     data: dict = field(default_factory=dict)    # a DataConfig
     sdtt: dict = field(default_factory=dict)    # an SDTTConfig (stage 'sdtt')
     redi: dict = field(default_factory=dict)    # a ReDiConfig (stage 'redi')
@@ -182,7 +186,7 @@ class DistilStage(Config):
     device: str|None = None
 
     def __post_init__(self):
-        check_choice('student', self.student, ['mdlm', 'imdm'])
+        check_choice('student', self.student, ['mdlm', 'imdm']); check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
         if not self.teacher: raise ValueError("teacher must name a saved model or a stage folder")
         DataConfig.from_dict(self.data); TrainConfig.from_dict(self.train); SDTTConfig.from_dict(self.sdtt); ReDiConfig.from_dict(self.redi)
 
@@ -192,7 +196,7 @@ def _students(p:DistilStage, blocks:TokenBlocks, device):
     check_vocab(teacher, blocks, f'teacher {p.teacher}')
     noise = NoiseSpec.from_dict(p.noise or {}) if p.student == 'imdm' else None
     torch.manual_seed(TrainConfig.from_dict(p.train).seed)
-    student = build(p.student, ModelConfig(), blocks, noise, p.init or p.teacher, device)
+    student = build(p.student, ModelConfig(), blocks, noise, p.init or p.teacher, device, p.mask_mlp)
     if p.student == 'mdlm' and student.is_imdm: raise ValueError("student='mdlm' cannot start from an IMDM")
     return teacher, student
 
@@ -283,6 +287,8 @@ class EvalStage(Config):
     judge: str = ''                             # a saved AR model / stage folder, or 'hf:<name or folder>' (e.g. hf:gpt2-large)
     data: dict = field(default_factory=dict)    # a DataConfig: decoding, and prompts for MAUVE
     steps: list = field(default_factory=lambda: [2, 4, 8, 16])
+    draws: str = 'independent'                  # the sampler's draws: independent, or read from each position's noise ('noise')
+    mask_state: str = 'keep'                    # IMDM positions that stay masked keep their noise, or are redrawn ('posterior', the official fix_eps: False)
     samples: int = 256                          # unconditional samples per model and step count (paper: 1024)
     batch_size: int = 32
     judge_max_length: int = 128                 # judge tokens per sample (MDLM: the model's length)
@@ -297,8 +303,11 @@ class EvalStage(Config):
         if not self.models: raise ValueError("models must name at least one model")
         if not self.judge: raise ValueError("judge must be a saved AR model or 'hf:<name>'")
         for s in self.steps: check_int('steps', s, 1)
+        self.sampler()                                                                 # draws and mask_state, checked together
         check_choice('mauve_features', self.mauve_features, ['minilm', 'judge'])
         DataConfig.from_dict(self.data)
+
+    def sampler(self) -> Ancestral: return Ancestral(draws=self.draws, mask_state=self.mask_state)
 
 # %% ../nbs/82_lm_experiment.ipynb #66060352
 def load_judge(spec:str, blocks:TokenBlocks, device, max_length:int):
@@ -318,7 +327,7 @@ def conditional_mauve(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, j
     feats = minilm_features if p.mauve_features == 'minilm' else judge.features
     out = {}
     for name, m in models.items():
-        x = generate(m, LogLinear(), Ancestral(steps=steps), given=given.to(device), given_mask=mask.to(device), seed=p.seed).x
+        x = generate(m, LogLinear(), p.sampler().replace(steps=steps), given=given.to(device), given_mask=mask.to(device), seed=p.seed).x
         out[name] = mauve_score(refs, blocks.decode(x.cpu(), skip_special_tokens=True), feats, seed=p.seed + 1)
     return out
 
@@ -332,7 +341,8 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     for name, path in p.models.items():
         models[name] = load_model(model_path(path), device).eval(); check_vocab(models[name], blocks, f'model {name}')
     judge = load_judge(p.judge, blocks, device, p.judge_max_length)
-    rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log)
+    rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log,
+                            sampler=p.sampler())
     metrics = {'stage': 'eval', 'judge': p.judge, 'rows': rows, 'table': quality_table(rows), 'seconds': None,
                'protocol': ('Gen PPL: ' + ('token-weighted NLL of the generated ids under the workbench AR judge (no retokenisation)'
                              if isinstance(judge, ARJudge) else 'MDLM/DUO: decoded with specials, retokenised, first EOS counted, token-weighted')

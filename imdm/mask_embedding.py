@@ -7,27 +7,35 @@ from __future__ import annotations
 import torch
 from torch import nn, Tensor
 
-from .core import check_int
+from .core import check_choice, check_int
 from .forward import NoiseSpec
 
 # %% auto #0
-__all__ = ['NoiseMLP', 'make_mask_embedding']
+__all__ = ['MASK_MLPS', 'NoiseMLP', 'make_mask_embedding']
 
 # %% ../nbs/12_mask_embedding.ipynb #9a465acf
+MASK_MLPS = ('workbench', 'official')
+
 class NoiseMLP(nn.Module):
     "$f_\\phi$: the mask embedding's shift, Linear -> GELU -> Linear with a zero-initialised output layer."
-    def __init__(self, d_noise:int, d_model:int, d_hidden:int|None=None):
+    def __init__(self, d_noise:int, d_model:int, d_hidden:int|None=None,
+                 style:str='workbench'): # 'official': hidden 4 d, truncated-normal first layer, no output bias (the official code)
         super().__init__()
-        d_hidden = d_model if d_hidden is None else d_hidden
+        check_choice('mask_mlp', style, MASK_MLPS)
+        official = style == 'official'
+        d_hidden = (4 * d_model if official else d_model) if d_hidden is None else d_hidden
         for name, v in [('d_noise', d_noise), ('d_model', d_model), ('d_hidden', d_hidden)]: check_int(name, v, 1)
-        self.mlp = nn.Sequential(nn.Linear(d_noise, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_model))
-        nn.init.zeros_(self.mlp[2].weight); nn.init.zeros_(self.mlp[2].bias)   # IMDM == MDM at initialisation
+        self.mlp = nn.Sequential(nn.Linear(d_noise, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_model, bias=not official))
+        if official:                                   # the mask embedding E(m) plays the output bias
+            nn.init.trunc_normal_(self.mlp[0].weight, std=0.02, a=-0.04, b=0.04); nn.init.zeros_(self.mlp[0].bias)
+        nn.init.zeros_(self.mlp[2].weight)             # IMDM == MDM at initialisation
+        if self.mlp[2].bias is not None: nn.init.zeros_(self.mlp[2].bias)
 
     def forward(self, eta:Tensor) -> Tensor:
         "Map noise `eta` (B, L, d_noise) to embedding shifts (B, L, d_model)."
         return self.mlp(eta)
 
 # %% ../nbs/12_mask_embedding.ipynb #4eee239b
-def make_mask_embedding(noise:NoiseSpec, d_model:int, d_hidden:int|None=None) -> NoiseMLP:
+def make_mask_embedding(noise:NoiseSpec, d_model:int, d_hidden:int|None=None, style:str='workbench') -> NoiseMLP:
     "The mask embedding for noise drawn by `noise` (continuous, or one-hot mask types for the finite multi-mask variant)."
-    return NoiseMLP(noise.dim, d_model, d_hidden)
+    return NoiseMLP(noise.dim, d_model, d_hidden, style)

@@ -22,8 +22,8 @@ from .samplers import Ancestral, sample
 from .training import TrainConfig, TrainState, train, save_model, load_model, world, barrier
 
 # %% auto #0
-__all__ = ['Coupling', 'perturbed_sources', 'coupling_shard', 'make_coupling', 'load_coupling', 'redi_loss', 'ReDiConfig',
-           'check_coupling', 'redi', 'source_loss', 'noise_reliance']
+__all__ = ['PERTURBATIONS', 'Coupling', 'perturbed_sources', 'official_perturbed_sources', 'coupling_shard', 'make_coupling',
+           'load_coupling', 'redi_loss', 'ReDiConfig', 'check_coupling', 'redi', 'source_loss', 'noise_reliance']
 
 # %% ../nbs/61_redi.ipynb #a600904b
 @dataclass
@@ -57,6 +57,16 @@ def perturbed_sources(x:Tensor, # (B, L) real sequences
     t1 = schedule.t_of_alpha(keep).clamp(min=1e-3, max=1.).float()                              # alpha(t1) = keep
     return z1, t1
 
+def official_perturbed_sources(x:Tensor, # (B, L) real sequences
+                               schedule:Schedule, mask_id:int, generator=None) -> tuple[Tensor, Tensor]: # z1 (B, L), t1 (B,)
+    "The official IMDM code's perturbed sources: $t_1 \\sim \\mathcal U(0, 1)$ per sequence and $z_1 \\sim q(z_{t_1} \\mid x)$."
+    B, L = x.shape
+    t1 = torch.rand(B, generator=generator, device=x.device).clamp(min=1e-3)                    # (B,): the sampler needs t1 > 0
+    keep = torch.rand((B, L), generator=generator, device=x.device) < schedule.alpha(t1)[:, None]
+    return torch.where(keep, x, mask_id), t1
+
+PERTURBATIONS = {'redi': perturbed_sources, 'imdm': official_perturbed_sources}
+
 # %% ../nbs/61_redi.ipynb #f092b3ba
 @torch.no_grad()
 def coupling_shard(teacher:Denoiser, schedule:Schedule, sampler:Ancestral, n:int, length:int,
@@ -69,7 +79,9 @@ def coupling_shard(teacher:Denoiser, schedule:Schedule, sampler:Ancestral, n:int
     eta = None if noise is None else noise.draw((n, length), generator, device)                 # the student's noise
     if teacher.is_imdm and teacher.noise != noise:
         raise ValueError(f"an IMDM teacher must share the student's noise; teacher {teacher.noise}, student {noise}")
-    x0 = sample(teacher, schedule, sampler, Noised(z1, eta if teacher.is_imdm else None), t1, generator).x
+    # an MDLM teacher ignores the noise, but noise-driven draws read the student's
+    seen = eta if teacher.is_imdm or sampler.draws == 'noise' else None
+    x0 = sample(teacher, schedule, sampler, Noised(z1, seen), t1, generator, noise).x
     return Coupling(z1, eta, x0, t1)
 
 # %% ../nbs/61_redi.ipynb #16a8bfa9
@@ -118,16 +130,18 @@ def load_coupling(folder:str|Path, device='cpu') -> Coupling:
 
 # %% ../nbs/61_redi.ipynb #1a5eada8
 def redi_loss(student:Denoiser, schedule:Schedule, batch:Coupling, generator:torch.Generator|None=None,
-              t_eps:float=1e-3, bridge:bool=True, valid:Tensor|None=None) -> Tensor:
+              t_eps:float=1e-3, bridge:bool=True, valid:Tensor|None=None,
+              ignore_seed:bool=False, # the student sees fresh noise instead of the recorded one (official IM-ReDi from MDLM)
+              t:Tensor|None=None) -> Tensor: # (B,) bridge times in (0, t1] (default: drawn when bridging, else the source's)
     "NELBO of the completion `x0` from states bridged between source and completion (or at the source, `bridge=False`)."
     B = len(batch)
-    if bridge: t = batch.t * sample_t(B, t_eps, generator=generator, device=batch.x0.device)      # (B,) in (0, t1]
-    else: t = batch.t
+    if t is None: t = batch.t * sample_t(B, t_eps, generator=generator, device=batch.x0.device) if bridge else batch.t   # (B,)
     a_t, a_1 = schedule.alpha(t), schedule.alpha(batch.t)                                   # (B,)
     reveal = ((a_t - a_1) / (1 - a_1)).clamp(0, 1)                                         # P(show x0 | masked at t1)
     u = torch.rand(batch.x0.shape, generator=generator, device=batch.x0.device)
     z = torch.where((batch.z1 == student.mask_id) & (u < reveal[:, None]), batch.x0, batch.z1)   # (B, L)
     eta = batch.eta if student.is_imdm else None
+    if student.is_imdm and ignore_seed: eta = student.noise.draw(tuple(z.shape), generator, z.device)   # (B, L, d)
     return nelbo_at(student, schedule, batch.x0, Noised(z, eta), t, valid).loss
 
 # %% ../nbs/61_redi.ipynb #9bc1a4ee
@@ -139,7 +153,11 @@ class ReDiConfig(Config):
     coupling_steps: int = 1024      # sampler steps that generate a coupling
     last_step: str = 'sample'       # the coupling sampler's final step ('greedy' in ReDi's scripts)
     perturbed: bool = False         # perturbed rectification (sources from real data) instead of the all-mask prior
-    bridge: bool = True             # train on states bridged between source and completion (False: at the source only, ReDi's one-step mode)
+    perturbation: str = 'redi'      # how perturbed sources are drawn: ReDi's keep fraction k/L ('redi') or the official IMDM code's ('imdm')
+    draws: str = 'independent'      # the coupling sampler's draws: independent, or read from the source's noise ('noise')
+    mask_state: str = 'keep'        # the coupling sampler's mask state: 'keep', or Eq. 13's redraw ('posterior', the official fix_eps: False)
+    bridge: bool = True             # train on states bridged between source and completion (False: at the source only, as the official IM-ReDi)
+    ignore_seed: bool = False       # train the student on fresh noise instead of the recorded one (official IM-ReDi from MDLM: True)
     batch_size: int = 256           # training batch (pairs per micro-batch)
     shard_size: int = 4096          # pairs generated per shard
     t_eps: float = 1e-3             # smallest training time
@@ -147,16 +165,19 @@ class ReDiConfig(Config):
     def __post_init__(self):
         for k in ('pairs', 'rounds', 'coupling_steps', 'batch_size', 'shard_size'): check_int(k, getattr(self, k), 1)
         check_choice('last_step', self.last_step, ['sample', 'greedy'])
+        check_choice('perturbation', self.perturbation, sorted(PERTURBATIONS))
+        self.sampler()                                                                 # draws and mask_state, checked together
 
     def sampler(self) -> Ancestral:
         "The sampler that draws a coupling's completions."
-        return Ancestral(steps=self.coupling_steps, last_step=self.last_step, progress=False)
+        return Ancestral(steps=self.coupling_steps, mask_state=self.mask_state, draws=self.draws, last_step=self.last_step, progress=False)
 
     def source_fn(self, schedule:Schedule, mask_id:int, data_fn:Callable|None=None) -> Callable|None:
         "Perturbed sources from `data_fn(n, generator)` real sequences, or None for the all-mask prior."
         if not self.perturbed: return None
         if data_fn is None: raise ValueError("perturbed rectification needs data_fn (real sequences)")
-        return lambda n, g: perturbed_sources(data_fn(n, g), schedule, mask_id, g)
+        draw = PERTURBATIONS[self.perturbation]
+        return lambda n, g: draw(data_fn(n, g), schedule, mask_id, g)
 
 # %% ../nbs/61_redi.ipynb #3e8d5bc9
 def _ema_copy(state:TrainState) -> Denoiser:
@@ -201,7 +222,7 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
             if rank > 0 and folder is not None: coupling = make()  # ... and the other ranks read them
         def loss_fn(m, i, g, coupling=coupling):
             idx = torch.randint(0, len(coupling), (config.batch_size,), generator=g, device=g.device)
-            return redi_loss(m, schedule, coupling[idx], g, config.t_eps, config.bridge)
+            return redi_loss(m, schedule, coupling[idx], g, config.t_eps, config.bridge, ignore_seed=config.ignore_seed)
         state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt)
         if on_round is not None: on_round(r, state, coupling)
         frozen = _ema_copy(state)
@@ -211,15 +232,19 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
 
 # %% ../nbs/61_redi.ipynb #ae16f43c
 @torch.no_grad()
-def source_loss(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256) -> float:
-    "`student`'s loss at the sources of `coupling` (the completions' NELBO from the sources, nats per masked token)."
+def source_loss(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256,
+                at:float=1.0, # where on the bridge: 1 is the source, 0.5 the state at half the source's time
+                seed:int=0) -> float: # fixes which positions the bridged state reveals
+    "`student`'s loss at the sources of `coupling` (the completions' NELBO from the sources, nats per masked token), or part way to them."
+    check_float('at', at, 0., 1., open_lo=True)
     batches = [coupling[i:i + batch_size] for i in range(0, len(coupling), batch_size)]
+    g = torch.Generator(coupling.x0.device).manual_seed(seed)
     with eval_mode(student):
-        return sum(redi_loss(student, schedule, b, bridge=False).item() * len(b) for b in batches) / len(coupling)
+        return sum(redi_loss(student, schedule, b, g, t=b.t * at).item() * len(b) for b in batches) / len(coupling)
 
-def noise_reliance(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256, seed:int=0) -> float:
-    "Rise of `student`'s source loss on `coupling` (nats per masked token) when each pair's noise is swapped for another pair's."
+def noise_reliance(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256, seed:int=0, at:float=1.0) -> float:
+    "Rise of `student`'s source loss on `coupling` (nats per masked token, at bridge point `at`) when each pair's noise is swapped for another pair's."
     if not student.is_imdm or coupling.eta is None: return 0.
     shuffled = Coupling(coupling.z1, coupling.eta[torch.randperm(len(coupling), generator=torch.Generator().manual_seed(seed))],
                         coupling.x0, coupling.t)
-    return source_loss(student, schedule, shuffled, batch_size) - source_loss(student, schedule, coupling, batch_size)
+    return source_loss(student, schedule, shuffled, batch_size, at) - source_loss(student, schedule, coupling, batch_size, at)

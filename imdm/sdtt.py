@@ -15,9 +15,9 @@ from torch import nn, Tensor
 
 from .core import Config, check_int, check_float, check_choice, eval_mode
 from .schedules import Schedule
-from .forward import Noised, sample_t
+from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, mask_out
-from .samplers import Ancestral
+from .samplers import Ancestral, DRAWS
 from .training import TrainConfig, TrainState, train, save_model, load_model, world, barrier
 
 # %% auto #0
@@ -44,14 +44,16 @@ def teacher_targets(teacher:Denoiser, schedule:Schedule, zt:Noised, # the studen
                     dt:float, # the teacher's step size
                     steps:int=2, # teacher steps per student step (SDTT: 2)
                     generator:torch.Generator|None=None,
-                    rows:Tensor|None=None) -> Tensor: # rows: (B, L) bool, default the positions masked in zt
+                    rows:Tensor|None=None, # (B, L) bool, default the positions masked in zt
+                    draws:str='independent', # the teacher's draws: 'independent', or read from the student's noise ('noise')
+                    noise:NoiseSpec|None=None) -> Tensor: # the spec of zt.eta (the student's), for an MDLM teacher's noise-driven draws
     "At `rows`: the teacher's $\\log x_\\theta$ at the step that unmasked each position (or its last step's, if still masked), (M, V)."
     if rows is None: rows = zt.z == teacher.mask_id
-    sampler = Ancestral(steps=steps, cache=False)
-    state, target, t_k = zt, None, t.double()
+    sampler = Ancestral(steps=steps, cache=False, draws=draws)
+    state, target, t_k, cache = zt, None, t.double(), None
     for _ in range(steps):
         s_k = (t_k - dt).clamp(min=0)
-        new, cache = sampler.step(teacher, schedule, state, t_k, s_k, None, generator)
+        new, cache = sampler.step(teacher, schedule, state, t_k, s_k, cache, generator, noise)   # the cache carries the draws
         lp = log_probs(teacher.head(cache.features[rows]), teacher.mask_id)             # (M, V)
         masked = (state.z == teacher.mask_id)[rows]                                    # still masked before this step
         target = lp if target is None else torch.where(masked[:, None], lp, target)
@@ -66,14 +68,16 @@ def sdtt_loss(student:Denoiser, teacher:Denoiser, schedule:Schedule,
               dt:float, # the teacher's step size; the student steps 2 dt
               generator:torch.Generator|None=None, valid:Tensor|None=None, # valid: (B, L), False at padding
               steps:int=2, t_eps:float=1e-5,
-              divergence:str='kl-bwd') -> Tensor: # 'kl-bwd': KL(student || teacher) (SDTT, the paper); 'kl-fwd': KL(teacher || student)
+              divergence:str='kl-bwd', # 'kl-bwd': KL(student || teacher) (SDTT, the paper); 'kl-fwd': KL(teacher || student)
+              draws:str='independent') -> Tensor: # the teacher's draws: independent, or read from the student's noise
+
     "The divergence between student and teacher on positions masked in $z_t$, averaged over them."
     check_choice('divergence', divergence, list(DIVERGENCES))
     t = sample_t(x0.shape[0], t_eps, generator=generator, device=x0.device)
     zt = student.process(schedule).corrupt(x0, t, generator)                          # the student's noise, shared
     rows = zt.z == student.mask_id
     if valid is not None: rows = rows & valid
-    target = teacher_targets(teacher, schedule, zt, t, dt, steps, generator, rows)    # (M, V)
+    target = teacher_targets(teacher, schedule, zt, t, dt, steps, generator, rows, draws, student.noise)   # (M, V)
     pred = log_probs(student.logits(zt.z, zt.eta, t, rows), student.mask_id)         # (M, V)
     div = kl(pred, target) if divergence == 'kl-bwd' else kl(target, pred)             # (M,)
     return div.sum() / rows.sum().clamp(min=1)
@@ -87,10 +91,12 @@ class SDTTConfig(Config):
     steps_per_target: int = 2     # teacher steps matched by one student step (SDTT: 2)
     t_eps: float = 1e-5           # smallest training time (SDTT: 1e-5)
     divergence: str = 'kl-bwd'    # KL(student || teacher) as in SDTT and the paper, or 'kl-fwd'
+    draws: str = 'independent'    # the teacher's draws: independent, or read from the student's noise ('noise')
 
     def __post_init__(self):
         check_int('teacher_steps', self.teacher_steps, 2); check_int('rounds', self.rounds, 1)
         check_int('steps_per_target', self.steps_per_target, 1); check_choice('divergence', self.divergence, list(DIVERGENCES))
+        check_float('t_eps', self.t_eps, 0., 1., open_lo=True); check_choice('draws', self.draws, list(DRAWS))
         if self.teacher_steps < self.steps_per_target ** self.rounds:
             raise ValueError(f"teacher_steps={self.teacher_steps} is too few for {self.rounds} rounds "
                              f"(needs at least {self.steps_per_target ** self.rounds})")
@@ -121,7 +127,7 @@ def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
     for r in range(first, config.rounds):
         frozen, dt = copy.deepcopy(teacher).eval().requires_grad_(False), config.dt(r)
         loss_fn = lambda m, i, g: sdtt_loss(m, frozen, schedule, batch_fn(i, g), dt, g, steps=config.steps_per_target,
-                                             t_eps=config.t_eps, divergence=config.divergence)
+                                             t_eps=config.t_eps, divergence=config.divergence, draws=config.draws)
         state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt)
         if out_dir is not None and world()[0] == 0: save_model(student, Path(out_dir)/'rounds'/f'round_{r}')
         barrier()

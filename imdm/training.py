@@ -195,7 +195,7 @@ def model_spec(model:nn.Module) -> dict:
     "A plain-dict description from which `build_model` rebuilds `model`'s architecture."
     if isinstance(model, Denoiser):
         return {'type': 'denoiser', 'dit': model.backbone.config.to_dict(), 'mask_id': model.mask_id,
-                'noise': None if model.noise is None else model.noise.to_dict(), 'd_hidden': model.d_hidden}
+                'noise': None if model.noise is None else model.noise.to_dict(), 'd_hidden': model.d_hidden, 'mask_mlp': model.mask_mlp}
     if isinstance(model, ARLM): return {'type': 'ar', 'dit': model.backbone.config.to_dict()}
     raise ValueError(f"cannot describe a {type(model).__name__}; expected a Denoiser or an ARLM")
 
@@ -205,7 +205,7 @@ def build_model(spec:dict) -> nn.Module:
     dit = DiTConfig.from_dict(spec['dit'])
     if kind == 'ar': return ARLM(dit)
     noise = None if spec['noise'] is None else NoiseSpec.from_dict(spec['noise'])
-    return Denoiser(DiT(dit), spec['mask_id'], noise, spec.get('d_hidden'))
+    return Denoiser(DiT(dit), spec['mask_id'], noise, spec.get('d_hidden'), spec.get('mask_mlp', 'workbench'))
 
 # %% ../nbs/50_training.ipynb #fb0745e4
 def _atomic_dir(final:Path):
