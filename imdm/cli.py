@@ -78,36 +78,37 @@ def _readme(args) -> int:
 command('readme', 'render README.md from nbs/index.ipynb (offline; no Quarto needed)', _readme_args)(_readme)
 
 # %% ../nbs/95_cli.ipynb #11b16a41
-def _parse_sets(items:list[str]) -> dict:
-    "`key=value` pairs; values parsed as JSON when they can be (numbers, lists, dicts), else kept as text."
-    out = {}
-    for item in items or []:
-        if '=' not in item: raise ValueError(f"--set {item!r} must look like key=value")
-        k, v = item.split('=', 1)
-        try: out[k] = json.loads(v)
-        except json.JSONDecodeError: out[k] = v
-    return out
-
-def _synthetic_args(p):
-    p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' or 'table'")
-    p.add_argument('--task-args', nargs='*', default=None, metavar='K=V', help='task arguments, e.g. L=3 K=3')
-    p.add_argument('--seeds', nargs='+', type=int, default=None, help='seeds (default 0 1 2)')
-    p.add_argument('--set', nargs='*', default=None, metavar='KEY=VALUE', help='any other parameter of the notebook')
-    p.add_argument('--smoke', action='store_true', help='a one-seed version that runs in well under a minute')
-    p.add_argument('--runs-dir', default='runs', help='where run folders go (default: runs)')
-    p.add_argument('--overwrite', action='store_true', help='run again even if this run already finished')
-
-def _synthetic(args) -> int:
-    from imdm.runner import run_experiment
-    from imdm.synthetic import make_task
-    from imdm.synthetic_experiment import SyntheticParams, table1
+def _synthetic_params(args) -> dict:
+    "The notebook parameters the options ask for, checked before anything runs."
+    from imdm.synthetic_experiment import SyntheticParams
     params = _parse_sets(args.set)
+    if args.draws:
+        base = SyntheticParams() if args.draws == 'noise' else SyntheticParams().independent()
+        params = {**{k: getattr(base, k) for k in ('draws', 'noise_dim', 'coupling_pairs', 'rounds', 'redi_bridge')}, **params}
     if args.task: params['task'] = args.task
     if args.task_args is not None: params['task_args'] = _parse_sets(args.task_args)
     if args.seeds: params['seeds'] = args.seeds
     if args.smoke: params['smoke'] = True
     SyntheticParams.from_dict({k: v for k, v in params.items() if k != 'smoke'})     # refuse bad input before starting
-    t0 = time.perf_counter()
+    return params
+
+def _synthetic(args) -> int:
+    from imdm.runner import run_experiment
+    from imdm.synthetic import make_task
+    from imdm.synthetic_experiment import SyntheticParams, table1, sweep_rows
+    params, t0 = _synthetic_params(args), time.perf_counter()
+    if args.sweep:
+        key, _, values = args.sweep.partition('=')
+        values = [json.loads(v) for v in values.split(',') if v]
+        if not values: raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,...")
+        for v in values: SyntheticParams.from_dict({**{k: x for k, x in params.items() if k != 'smoke'}, key: v})
+        runs = [run_experiment('synthetic', {**params, key: v}, args.runs_dir, overwrite=args.overwrite, log=lambda m: print(m, flush=True))
+                for v in values]
+        rows = sweep_rows(key, values, [r.metrics for r in runs])
+        for r in rows: print(f"{key}={r['value']}: " + ', '.join(f"{m} {s['validity'][0]:.3f} +- {s['validity'][1]:.3f}" for m, s in r['one_step'].items()))
+        if args.out: Path(args.out).write_text(json.dumps({'key': key, 'params': params, 'rows': rows}, indent=1))
+        print(f"wall time {time.perf_counter() - t0:.0f} s")
+        return 1 if any(r.status == 'failed' for r in runs) else 0
     res = run_experiment('synthetic', params, args.runs_dir, overwrite=args.overwrite, log=lambda m: print(m, flush=True))
     if res.status == 'failed': return 1
     m = res.metrics

@@ -84,7 +84,7 @@ def generated_distribution(denoiser:Denoiser, schedule:Schedule, task:SyntheticT
     if denoiser.mask_id != K: raise ValueError(f"the denoiser's mask_id={denoiser.mask_id} must be the task's K={K}")
     device = next(denoiser.parameters()).device
     g = make_generator(seed, device)
-    if draws == 'noise':                                                                 # one sequence per noise draw
+    if draws == 'noise' and denoiser.is_imdm:                                            # one sequence per noise draw
         x = generate(denoiser, schedule, Ancestral(steps=steps, draws='noise'), n=n_noise, length=L, generator=g).x
         per_draw = torch.nn.functional.one_hot(task.index(x), K ** L).double().cpu()      # (n_noise, K**L)
         return per_draw.mean(0), torch.stack([c.mean(0) for c in per_draw.chunk(groups)])

@@ -18,12 +18,13 @@ from .core import Config, check_int, check_float, check_choice, make_generator, 
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, nelbo_at
-from .samplers import Ancestral, sample
+from .samplers import Ancestral, noise_draws, sample
 from .training import TrainConfig, TrainState, train, save_model, load_model, world, barrier
 
 # %% auto #0
 __all__ = ['PERTURBATIONS', 'Coupling', 'perturbed_sources', 'official_perturbed_sources', 'coupling_shard', 'make_coupling',
-           'load_coupling', 'redi_loss', 'ReDiConfig', 'check_coupling', 'redi', 'source_loss', 'noise_reliance']
+           'load_coupling', 'bridge_state', 'redi_loss', 'ReDiConfig', 'check_coupling', 'redi', 'source_loss',
+           'noise_reliance']
 
 # %% ../nbs/61_redi.ipynb #a600904b
 @dataclass
@@ -129,20 +130,30 @@ def load_coupling(folder:str|Path, device='cpu') -> Coupling:
     return Coupling.cat([_load_shard(p, device) for p in shards])
 
 # %% ../nbs/61_redi.ipynb #1a5eada8
+def bridge_state(student:Denoiser, schedule:Schedule, batch:Coupling,
+                 t:Tensor, # (B,) times in (0, t1]
+                 generator:torch.Generator|None=None,
+                 draws:str='independent') -> Noised: # 'noise': a position shows its completion iff its noise's level says it unmasked by t
+    "The state between each source (at t1) and its completion (at 0) at times `t`: masked source positions show the completion or stay."
+    a_t, a_1 = schedule.alpha(t), schedule.alpha(batch.t)                                   # (B,)
+    if draws == 'noise' and batch.eta is not None:                                        # the teacher's own trajectory
+        shown = noise_draws(tuple(batch.x0.shape), a_1.double(), batch.eta, student.noise)[..., 0] <= a_t.double()[:, None]
+    else:
+        reveal = ((a_t - a_1) / (1 - a_1)).clamp(0, 1)                                     # P(show x0 | masked at t1)
+        shown = torch.rand(batch.x0.shape, generator=generator, device=batch.x0.device) < reveal[:, None]
+    z = torch.where((batch.z1 == student.mask_id) & shown, batch.x0, batch.z1)             # (B, L)
+    return Noised(z, batch.eta if student.is_imdm else None)
+
 def redi_loss(student:Denoiser, schedule:Schedule, batch:Coupling, generator:torch.Generator|None=None,
               t_eps:float=1e-3, bridge:bool=True, valid:Tensor|None=None,
               ignore_seed:bool=False, # the student sees fresh noise instead of the recorded one (official IM-ReDi from MDLM)
-              t:Tensor|None=None) -> Tensor: # (B,) bridge times in (0, t1] (default: drawn when bridging, else the source's)
+              t:Tensor|None=None, # (B,) bridge times in (0, t1] (default: drawn when bridging, else the source's)
+              draws:str='independent') -> Tensor: # how the bridge reveals the completion (see `bridge_state`)
     "NELBO of the completion `x0` from states bridged between source and completion (or at the source, `bridge=False`)."
-    B = len(batch)
-    if t is None: t = batch.t * sample_t(B, t_eps, generator=generator, device=batch.x0.device) if bridge else batch.t   # (B,)
-    a_t, a_1 = schedule.alpha(t), schedule.alpha(batch.t)                                   # (B,)
-    reveal = ((a_t - a_1) / (1 - a_1)).clamp(0, 1)                                         # P(show x0 | masked at t1)
-    u = torch.rand(batch.x0.shape, generator=generator, device=batch.x0.device)
-    z = torch.where((batch.z1 == student.mask_id) & (u < reveal[:, None]), batch.x0, batch.z1)   # (B, L)
-    eta = batch.eta if student.is_imdm else None
-    if student.is_imdm and ignore_seed: eta = student.noise.draw(tuple(z.shape), generator, z.device)   # (B, L, d)
-    return nelbo_at(student, schedule, batch.x0, Noised(z, eta), t, valid).loss
+    if t is None: t = batch.t * sample_t(len(batch), t_eps, generator=generator, device=batch.x0.device) if bridge else batch.t   # (B,)
+    zt = bridge_state(student, schedule, batch, t, generator, draws)
+    if student.is_imdm and ignore_seed: zt = zt._replace(eta=student.noise.draw(tuple(zt.z.shape), generator, zt.z.device))   # (B, L, d)
+    return nelbo_at(student, schedule, batch.x0, zt, t, valid).loss
 
 # %% ../nbs/61_redi.ipynb #9bc1a4ee
 @dataclass(frozen=True)
@@ -222,7 +233,7 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
             if rank > 0 and folder is not None: coupling = make()  # ... and the other ranks read them
         def loss_fn(m, i, g, coupling=coupling):
             idx = torch.randint(0, len(coupling), (config.batch_size,), generator=g, device=g.device)
-            return redi_loss(m, schedule, coupling[idx], g, config.t_eps, config.bridge, ignore_seed=config.ignore_seed)
+            return redi_loss(m, schedule, coupling[idx], g, config.t_eps, config.bridge, ignore_seed=config.ignore_seed, draws=config.draws)
         state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt)
         if on_round is not None: on_round(r, state, coupling)
         frozen = _ema_copy(state)

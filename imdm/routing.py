@@ -14,19 +14,24 @@ from plotly.subplots import make_subplots
 
 from .core import make_generator
 from .denoisers import Denoiser
+from .forward import NoiseSpec
 from .metrics import token_probs
 from .synthetic import SyntheticTask, make_task
 from .training import load_model
 
 # %% auto #0
-__all__ = ['COLOURS', 'run_task', 'run_seeds', 'round_models', 'baseline_model', 'decode', 'outcome_names', 'outcome_of',
-           'discriminant_plane', 'routing_data', 'routing_figure', 'RoutingExplorer', 'rounds_figure']
+__all__ = ['COLOURS', 'run_task', 'run_draws', 'run_seeds', 'round_models', 'baseline_model', 'decode', 'outcome_names',
+           'outcome_of', 'discriminant_plane', 'routing_data', 'routing_figure', 'RoutingExplorer', 'rounds_figure']
 
 # %% ../nbs/90_routing.ipynb #a3357df4
 def run_task(run_dir:str|Path) -> SyntheticTask:
     "The task of a synthetic run folder (from its metrics.json)."
     m = json.loads((Path(run_dir)/'metrics.json').read_text())['params']
     return make_task(m['task'], **m['task_args'])
+
+def run_draws(run_dir:str|Path) -> str:
+    "How the run's samplers drew: 'independent' or 'noise' (runs made before the option drew independently)."
+    return json.loads((Path(run_dir)/'metrics.json').read_text())['params'].get('draws', 'independent')
 
 def run_seeds(run_dir:str|Path) -> list[int]:
     return sorted(int(p.name[4:]) for p in (Path(run_dir)/'models').glob('seed*'))
@@ -44,10 +49,14 @@ def baseline_model(run_dir:str|Path, seed:int) -> Denoiser:
 
 # %% ../nbs/90_routing.ipynb #d56e3f4d
 @torch.no_grad()
-def decode(model:Denoiser, eta:Tensor, task:SyntheticTask, generator:torch.Generator) -> tuple[Tensor, Tensor]:
-    "One-step decoding of the all-masked prior under noise `eta` (N, L, d): probabilities (N, L, K) and one sampled sequence per realisation (N, L)."
+def decode(model:Denoiser, eta:Tensor, task:SyntheticTask, generator:torch.Generator,
+           noise:NoiseSpec|None=None) -> tuple[Tensor, Tensor]: # noise: read each token from `eta` (noise-driven draws) rather than draw it
+    "One-step decoding of the all-masked prior under noise `eta` (N, L, d): probabilities (N, L, K) and one sequence per realisation (N, L)."
     probs = token_probs(model, eta if model.is_imdm else None, task.L, task.K)       # (N or 1, L, K)
     probs = probs.expand(len(eta), -1, -1)
+    if noise is not None:                                                               # the inverse CDF at each position's point
+        w = noise.uniforms(eta)[..., 1]                                                 # (N, L)
+        return probs, (probs.cumsum(-1) < w[..., None]).sum(-1).clamp(max=task.K - 1)
     x = torch.multinomial(probs.reshape(-1, task.K).float(), 1, generator=generator).reshape(len(eta), task.L)
     return probs, x
 
@@ -95,11 +104,13 @@ def _traces(task, probs, x, xy, panel):
         out.append(dict(x=xy[keep, 0].tolist(), y=xy[keep, 1].tolist(), text=[hover[i] for i in keep], name=name, panel=panel))
     return out
 
-def routing_data(mdm:Denoiser, imdm:Denoiser, task:SyntheticTask, view:str='projection', n:int=1500, grid:int=41, seed:int=0) -> dict:
+def routing_data(mdm:Denoiser, imdm:Denoiser, task:SyntheticTask, view:str='projection', n:int=1500, grid:int=41, seed:int=0,
+                 draws:str='independent') -> dict:
     "Points and outcomes for both panels: `view` is 'projection' (random realisations) or 'slice' (a plane of them)."
     g = make_generator(seed)
     eta = imdm.noise.draw((n, task.L), g)                                               # (n, L, d)
-    probs, x = decode(imdm, eta, task, g)
+    noise = imdm.noise if draws == 'noise' else None
+    probs, x = decode(imdm, eta, task, g, noise)
     P = discriminant_plane(eta, task.index(x))                                          # (2, L*d)
     if view == 'slice':
         r = 3 * (eta.reshape(n, -1) @ P.T).std(0)                                       # (2,) span three std
@@ -107,10 +118,10 @@ def routing_data(mdm:Denoiser, imdm:Denoiser, task:SyntheticTask, view:str='proj
         uu, vv = torch.meshgrid(u * r[0], u * r[1], indexing='ij')
         xy = torch.stack([uu.flatten(), vv.flatten()], -1)                              # (grid^2, 2)
         eta = (eta[0].reshape(-1) + xy @ P).reshape(-1, task.L, eta.shape[-1])           # the plane through realisation 0
-        probs, x = decode(imdm, eta, task, g)
+        probs, x = decode(imdm, eta, task, g, noise)
     elif view == 'projection': xy = eta.reshape(n, -1) @ P.T
     else: raise ValueError(f"view={view!r} is not allowed; choose one of ['projection', 'slice']")
-    mprobs, mx = decode(mdm, eta, task, g)
+    mprobs, mx = decode(mdm, eta, task, g, noise)
     return {'imdm': _traces(task, probs, x, xy, 2), 'mdm': _traces(task, mprobs, mx, xy, 1),
             'validity': {'mdm': task.is_valid(mx).float().mean().item(), 'imdm': task.is_valid(x).float().mean().item()}}
 
@@ -151,7 +162,8 @@ class RoutingExplorer:
 
     def data(self) -> dict:
         s = self.seed.value
-        return routing_data(self.mdm[s], self.rounds[s][self.round.value - 1], self.task, self.view.value, self.n, self.grid, self.noise_seed)
+        return routing_data(self.mdm[s], self.rounds[s][self.round.value - 1], self.task, self.view.value, self.n, self.grid, self.noise_seed,
+                            run_draws(self.run_dir))
 
     def update(self, fresh:bool=False):
         "Recompute for the current controls and write the new points into the figure."
@@ -168,7 +180,7 @@ def rounds_figure(run_dir:str|Path, seed:int|None=None, view:str='projection', n
     task = run_task(run_dir)
     seed = run_seeds(run_dir)[0] if seed is None else seed
     mdm, rounds = baseline_model(run_dir, seed), round_models(run_dir, seed)
-    datas = [routing_data(mdm, m, task, view, n, grid) for m in rounds]
+    datas = [routing_data(mdm, m, task, view, n, grid, draws=run_draws(run_dir)) for m in rounds]
     fig = routing_figure(datas[-1], task, f'Noise-to-outcome routing on {task.name} (seed {seed}, {view})')
     fig.frames = [go.Frame(name=str(r + 1), data=[go.Scatter(x=t['x'], y=t['y'], text=t['text']) for t in d['mdm'] + d['imdm']],
                            layout=go.Layout(annotations=[{**fig.layout.annotations[0].to_plotly_json(), 'text': f"MDM: valid {d['validity']['mdm']:.0%}"},

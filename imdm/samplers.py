@@ -54,16 +54,16 @@ MASK_STATES = Registry('mask_state')
 @MASK_STATES.register('keep')
 def keep_states(eta, stay, alpha_t, alpha_s, noise, generator):
     "A masked position keeps its noise until it unmasks. (`alpha_t`, `alpha_s`: (B,) float64.)"
-    return eta, False
+    return eta
 
 @MASK_STATES.register('posterior')
 def redraw_states(eta, stay, alpha_t, alpha_s, noise, generator):
     "Eq. 13: a position that stays masked moves to a fresh state with probability $1 - \\alpha_t / \\alpha_s$."
-    if eta is None: return eta, False
+    if eta is None: return eta
     u = torch.rand(stay.shape, generator=generator, device=stay.device, dtype=torch.float64)
     redraw = stay & (u < (1 - alpha_t / alpha_s)[:, None])                             # (B, L); never at s = 0
     fresh = noise.draw(tuple(stay.shape), generator, stay.device, eta.dtype)          # (B, L, d)
-    return torch.where(redraw[..., None], fresh, eta), bool(redraw.any())
+    return torch.where(redraw[..., None], fresh, eta)
 
 # %% ../nbs/40_samplers.ipynb #3bde3a52
 DRAWS = ('independent', 'noise')
@@ -82,17 +82,16 @@ def noise_draws(shape:tuple, # (B, L)
 
 # %% ../nbs/40_samplers.ipynb #235e0774
 class Cache(NamedTuple):
-    "What a step hands to the next: the last network features, whether they are still valid, the calls so far, and the run's draws."
-    features: Tensor    # (B, L, D) hidden states of the last call (the output projection runs only where needed)
-    fresh: bool         # nothing changed since that call, so the next step may reuse it
-    calls: int          # network calls made so far
+    "What a step hands to the next: the calls so far and the run's draws, with this step's network features."
+    features: Tensor|None   # (B, L, D) hidden states of every row with cache=False; None with cache=True (only rows that unmask are evaluated)
+    calls: int              # network calls made so far
     draws: Tensor|None = None   # (B, L, 2) float64 levels and token points of draws='noise', fixed at the run's first step
 
 @dataclass(frozen=True)
 class Ancestral(Config):
     "Ancestral sampling over `steps` steps of a uniform time grid."
     steps: int = 128              # steps, hence network calls at most
-    cache: bool = True            # reuse the last prediction when nothing changed (MDLM's ddpm_cache)
+    cache: bool = True            # evaluate the network only on rows that unmask something (MDLM's ddpm_cache, per row)
     mask_state: str = 'keep'      # IMDM: 'keep' a masked position's noise until it unmasks, or redraw it as Eq. 13 ('posterior')
     draws: str = 'independent'    # random choices from an independent stream, or read from each position's own noise ('noise')
     last_step: str = 'sample'     # the step to t = 0 draws from x_theta ('sample') or takes its argmax ('greedy')
@@ -127,9 +126,6 @@ def _step(self:Ancestral, denoiser:Denoiser, schedule:Schedule,
     z, eta = state
     B, L = z.shape
     t, s = (torch.as_tensor(v, dtype=torch.float64, device=z.device).expand(B) for v in (t, s))   # (B,) each
-    reuse = self.cache and cache is not None and cache.fresh and not denoiser.time_conditioned
-    h = cache.features if reuse else denoiser.features(z, eta, t.float())              # (B, L, D)
-    calls = (0 if cache is None else cache.calls) + (not reuse)
     alpha_t, alpha_s = schedule.alpha(t), schedule.alpha(s)                            # (B,) float64
     is_mask = z == denoiser.mask_id                                                    # (B, L)
     draws, points = None, None
@@ -141,14 +137,23 @@ def _step(self:Ancestral, denoiser:Denoiser, schedule:Schedule,
     else:
         u = torch.rand((B, L), generator=generator, device=z.device, dtype=torch.float64)
         unmask = is_mask & (u < ((alpha_s - alpha_t) / (1 - alpha_t))[:, None])        # (B, L); all where s = 0
-    logits = denoiser.head(h[unmask])                                                  # (M, V): only where tokens are drawn
+    calls, h = 0 if cache is None else cache.calls, None
+    if self.cache:                                                                     # only the rows that change
+        rows = unmask.any(1)                                                           # (B,)
+        if bool(rows.any()):
+            h_rows = denoiser.features(z[rows], None if eta is None else eta[rows], t[rows].float())   # (A, L, D)
+            logits, calls = denoiser.head(h_rows[unmask[rows]]), calls + 1             # (M, V): only where tokens are drawn
+        else: logits = torch.zeros(0, denoiser.vocab_size, device=z.device)
+    else:
+        h = denoiser.features(z, eta, t.float())                                       # (B, L, D)
+        logits, calls = denoiser.head(h[unmask]), calls + 1
     tokens = draw_tokens(logits, denoiser.mask_id, False, generator, points)           # (M,)
     if self.last_step == 'greedy' and bool((s == 0).any()):                            # the final step takes the argmax
         greedy = (s == 0)[:, None].expand(B, L)[unmask]
         tokens[greedy] = draw_tokens(logits[greedy], denoiser.mask_id, True)
     z = z.masked_scatter(unmask, tokens)
-    eta, redrawn = MASK_STATES[self.mask_state](eta, is_mask & ~unmask, alpha_t, alpha_s, denoiser.noise, generator)
-    return Noised(z, eta), Cache(h, not (redrawn or bool(unmask.any())), calls, draws)
+    eta = MASK_STATES[self.mask_state](eta, is_mask & ~unmask, alpha_t, alpha_s, denoiser.noise, generator)
+    return Noised(z, eta), Cache(h, calls, draws)
 
 Ancestral.step = _step
 

@@ -4,7 +4,9 @@
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d2a96ba8
 from __future__ import annotations
-import copy, json, math, statistics, time
+import copy, json, math, os, statistics, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
-from .samplers import Ancestral, generate
+from .samplers import Ancestral, DRAWS, generate
 from .training import TrainConfig, train, save_model
 from .sdtt import SDTTConfig, sdtt
 from .redi import ReDiConfig, redi
@@ -24,8 +26,8 @@ from .synthetic import SyntheticTask, make_task
 from .metrics import validity, token_entropy, generated_distribution, factorization_error, token_probs
 
 # %% auto #0
-__all__ = ['MODELS', 'PAPER_TABLE1', 'SyntheticParams', 'train_teacher', 'distil', 'evaluate', 'routing_table', 'summarize',
-           'table1', 'run_synthetic']
+__all__ = ['MODELS', 'PAPER_TABLE1', 'GROUPS', 'SyntheticParams', 'train_teacher', 'distil', 'evaluate', 'routing_table',
+           'summarize', 'sweep_rows', 'table1', 'cores', 'run_synthetic']
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d04850db
 MODELS = ['MDM teacher', 'MDM ReDi', 'MDM SDTT', 'IMDM SDTT', 'IMDM ReDi', 'IMDM SDTT+ReDi']
@@ -38,18 +40,19 @@ class SyntheticParams(Config):
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     model_size: str = 'micro'         # DiT preset ('tiny' is MDLM's tiny: ~25x slower on a CPU)
     noise_kind: str = 'uniform'       # IMDM noise: 'uniform', 'gaussian', 'discrete'
-    noise_dim: int = 256              # its dimension
+    noise_dim: int = 32               # its dimension (noise-driven draws read 2 coordinates; the rest the network must learn to ignore)
     noise_scale: float = 1.0          # its scale
+    draws: str = 'noise'              # the samplers' random choices (couplings, SDTT targets, evaluation): read from the noise, or 'independent'
     batch_size: int = 256             # training batch
     lr: float = 2e-3                  # peak learning rate of every phase (cosine decay)
     teacher_iters: int = 600          # MDM teacher training steps
-    coupling_pairs: int = 1024        # ReDi pairs per round
+    coupling_pairs: int = 16384       # ReDi pairs per round (independent draws: 1024, fewer pairs are memorised better)
     coupling_steps: int = 128         # sampler steps that generate a coupling
-    rounds: int = 5                   # ReDi rounds for IMDM ReDi
+    rounds: int = 4                   # ReDi rounds for IMDM ReDi
     mdm_rounds: int = 1               # ReDi rounds for MDM ReDi (its coupling is uninformative)
     sdtt_redi_rounds: int = 3         # ReDi rounds after SDTT
     redi_iters: int = 800             # optimizer steps per ReDi round
-    redi_bridge: bool = False         # ReDi on bridged states (True) or at the source, all masked (False: ReDi's one-step mode)
+    redi_bridge: bool = True          # ReDi on bridged states (True; with noise-driven draws, the teacher's own trajectory) or at the source only
     sdtt_teacher_steps: int = 8       # SDTT's first teacher steps; rounds halve it down to one step
     sdtt_iters: int = 300             # optimizer steps per SDTT round
     eval_steps: list = field(default_factory=lambda: [1, 2])   # sampling steps evaluated
@@ -62,6 +65,7 @@ class SyntheticParams(Config):
         make_task(self.task, **self.task_args)                 # fails early on a bad task
         check_choice('model_size', self.model_size, list(DIT_PRESETS))
         NoiseSpec(self.noise_kind, self.noise_dim, self.noise_scale)
+        check_choice('draws', self.draws, list(DRAWS))
         for m in self.models: check_choice('model', m, MODELS)
         if not self.seeds: raise ValueError("seeds must name at least one seed")
         for s in self.eval_steps: check_int('eval_steps', s, 1)
@@ -73,9 +77,13 @@ class SyntheticParams(Config):
 
     def smoke(self) -> SyntheticParams:
         "A version that runs in well under a minute: one seed, fewer and shorter phases."
-        return self.replace(seeds=self.seeds[:1], teacher_iters=300, coupling_pairs=512, coupling_steps=32, rounds=2,
-                            sdtt_redi_rounds=1, redi_iters=300, sdtt_teacher_steps=2, sdtt_iters=100, samples=1000,
-                            n_noise=512, noise_dim=64, models=['MDM teacher', 'MDM ReDi', 'IMDM ReDi'])
+        return self.replace(seeds=self.seeds[:1], teacher_iters=300, coupling_pairs=min(self.coupling_pairs, 4096), coupling_steps=32,
+                            rounds=2, sdtt_redi_rounds=1, redi_iters=300, sdtt_teacher_steps=2, sdtt_iters=100, samples=1000,
+                            n_noise=512, models=['MDM teacher', 'MDM ReDi', 'IMDM ReDi'])
+
+    def independent(self) -> SyntheticParams:
+        "The recipe for independent draws (Table 1 as first measured): 1,024 pairs, noise 256, 5 rounds at the source."
+        return self.replace(draws='independent', noise_dim=256, coupling_pairs=1024, rounds=5, redi_bridge=False)
 
 # %% ../nbs/80_synthetic_experiment.ipynb #c3ccc75c
 def _train_config(p:SyntheticParams, steps:int, seed:int) -> TrainConfig:
@@ -101,8 +109,8 @@ def distil(task:SyntheticTask, teacher:Denoiser, p:SyntheticParams, seed:int,
     say = on_model or (lambda name, model: None)
     say('MDM teacher', teacher)
     redi_cfg = lambda rounds: ReDiConfig(pairs=p.coupling_pairs, rounds=rounds, coupling_steps=p.coupling_steps,
-                                         batch_size=p.batch_size, bridge=p.redi_bridge)
-    sdtt_cfg = SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds)
+                                         batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws)
+    sdtt_cfg = SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws)
     data = lambda i, g: task.sample(p.batch_size, g)
     want = set(p.models)
     if 'MDM ReDi' in want:
@@ -129,8 +137,8 @@ def evaluate(model:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int) ->
     "Per step count: sampled validity and token entropy, exact validity and factorization error (with its s.e.)."
     sch, res = LogLinear(), {}
     for steps in p.eval_steps:
-        x = generate(model, sch, Ancestral(steps=steps), n=p.samples, length=task.L, seed=10_000 + seed).x
-        p_gen, groups = generated_distribution(model, sch, task, steps, n_noise=p.n_noise, seed=20_000 + seed)
+        x = generate(model, sch, Ancestral(steps=steps, draws=p.draws), n=p.samples, length=task.L, seed=10_000 + seed).x
+        p_gen, groups = generated_distribution(model, sch, task, steps, n_noise=p.n_noise, seed=20_000 + seed, draws=p.draws)
         err, se = factorization_error(task, p_gen, groups)
         res[str(steps)] = {'validity': validity(task, x), 'token_entropy': token_entropy(x, task.K),
                            'exact_validity': float(p_gen[task.joint.flatten() > 0].sum()),
@@ -166,6 +174,12 @@ def summarize(per_seed:dict) -> dict:
                 if vals: out[model][steps][metric] = [statistics.fmean(vals), statistics.pstdev(vals) if len(vals) > 1 else 0.]
     return out
 
+def sweep_rows(key:str, values:list, metrics:list[dict|None]) -> list[dict]:
+    "One row per swept value: each model's one-step summary (failed runs give an empty row)."
+    return [{'value': v, 'one_step': {} if m is None else {name: s['1'] for name, s in m['summary'].items() if '1' in s},
+             'per_seed': {} if m is None else {seed: {name: r['1']['validity'] for name, r in ms.items() if '1' in r} for seed, ms in m['per_seed'].items()}}
+            for v, m in zip(values, metrics)]
+
 # %% ../nbs/80_synthetic_experiment.ipynb #97c69656
 PAPER_TABLE1 = {'MDM': {'validity': 0.498, 'token_entropy': 0.69, 'factorization_error': 0.693},
                 'IMDM': {'validity': 0.977, 'token_entropy': 0.69, 'factorization_error': 0.082},
@@ -187,21 +201,52 @@ def table1(summary:dict, task:SyntheticTask|None=None) -> str:
 # %% ../nbs/80_synthetic_experiment.ipynb #59a5c965
 def _slug(name:str) -> str: return name.lower().replace(' ', '_').replace('+', '_')
 
-def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print) -> dict:
+GROUPS = (('MDM ReDi', 'MDM SDTT'), ('IMDM SDTT', 'IMDM SDTT+ReDi'), ('IMDM ReDi',))   # students trained in one job
+
+def _job(p_dict:dict, seed:int, group:tuple, first:bool, out_dir:str|None, threads:int) -> dict:
+    "One job: the seed's teacher (trained again: it is seeded), the students of `group`, their metrics and Table 2 rows."
+    torch.set_num_threads(threads)
+    p, ts = SyntheticParams.from_dict(p_dict), time.perf_counter()
+    task = make_task(p.task, **p.task_args)
+    want = [m for m in MODELS if m in p.models and (m in group or (first and m == 'MDM teacher'))]
+    def save(name, m):
+        if out_dir is not None and (first or name != 'MDM teacher'): save_model(m, Path(out_dir)/'models'/f'seed{seed}'/_slug(name))
+    models = distil(task, train_teacher(task, p, seed), p.replace(models=['MDM teacher', *want]), seed, on_model=save)
+    return {'metrics': {name: evaluate(models[name], task, p, seed) for name in want},
+            'routing': {name: routing_table(models[name], task, seed) for name in ('MDM teacher', 'IMDM ReDi') if name in want},
+            'seconds': time.perf_counter() - ts}
+
+def cores() -> int:
+    "The CPU cores this process may use."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+# %% ../nbs/80_synthetic_experiment.ipynb #bc9b3653
+def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,
+                  workers:int|None=None) -> dict: # processes side by side (default: one per core, each on one thread)
     "The whole experiment for every seed; writes models and metrics.json into `out_dir` when given."
     t0, task = time.perf_counter(), make_task(p.task, **p.task_args)
-    per_seed, routing = {}, {}
+    jobs = []
     for seed in p.seeds:
-        ts = time.perf_counter()
-        save = None if out_dir is None else (lambda name, m, seed=seed: save_model(m, Path(out_dir)/'models'/f'seed{seed}'/_slug(name)))
-        models = distil(task, train_teacher(task, p, seed), p, seed, on_model=save)
-        per_seed[str(seed)] = {name: evaluate(models[name], task, p, seed) for name in MODELS if name in models}
-        routing[str(seed)] = {name: routing_table(models[name], task, seed) for name in ('MDM teacher', 'IMDM ReDi') if name in models}
-        log(f"seed {seed}: {time.perf_counter() - ts:.0f} s")
+        groups = [g for g in GROUPS if set(g) & set(p.models)] or [()]
+        jobs += [(seed, g, i == 0) for i, g in enumerate(groups)]
+    workers = min(len(jobs), cores() if workers is None else check_int('workers', workers, 1))
+    args = [(p.to_dict(), seed, g, first, None if out_dir is None else str(out_dir), 1 if workers > 1 else max(1, cores())) for seed, g, first in jobs]
+    log(f"{len(jobs)} jobs ({len(p.seeds)} seeds) on {workers} process(es)")
+    per_seed, routing = {str(s): {} for s in p.seeds}, {str(s): {} for s in p.seeds}
+    from imdm.synthetic_experiment import _job                # the package's: a spawned process can import it by name
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) if workers > 1 else None
+    try:
+        results = pool.map(_job, *zip(*args)) if pool else (_job(*a) for a in args)
+        for (seed, g, _), r in zip(jobs, results):
+            per_seed[str(seed)].update(r['metrics']); routing[str(seed)].update(r['routing'])
+            log(f"seed {seed}, {' and '.join(g) or 'teacher'}: {r['seconds']:.0f} s")
+    finally:
+        if pool: pool.shutdown()
+    per_seed = {s: {m: per_seed[s][m] for m in MODELS if m in per_seed[s]} for s in per_seed}   # the table's order
     result = {'task': task.name, 'params': p.to_dict(), 'per_seed': per_seed, 'summary': summarize(per_seed),
-              'table2': routing, 'wall_seconds': time.perf_counter() - t0,
-              'estimator': 'factorization error = KL(p_data || p_gen), p_gen exact over sequences and sampler randomness; '
-                           'IMDM: Monte Carlo over n_noise mask-state draws (jackknife s.e.)'}
+              'table2': routing, 'wall_seconds': time.perf_counter() - t0, 'workers': workers,
+              'estimator': 'factorization error = KL(p_data || p_gen); independent draws: p_gen exact over sequences and sampler randomness, '
+                           'IMDM: Monte Carlo over n_noise mask-state draws; noise-driven draws: frequencies over n_noise draws (jackknife s.e.)'}
     if out_dir is not None:
         tmp = Path(out_dir)/'metrics.json.tmp'; tmp.write_text(json.dumps(result, indent=1)); tmp.replace(Path(out_dir)/'metrics.json')
     return result
