@@ -78,6 +78,31 @@ def _readme(args) -> int:
 command('readme', 'render README.md from nbs/index.ipynb (offline; no Quarto needed)', _readme_args)(_readme)
 
 # %% ../nbs/95_cli.ipynb #11b16a41
+def _parse_sets(items:list[str]) -> dict:
+    "`key=value` pairs; values parsed as JSON when they can be (numbers, lists, dicts), else kept as text."
+    out = {}
+    for item in items or []:
+        if '=' not in item: raise ValueError(f"--set {item!r} must look like key=value")
+        k, v = item.split('=', 1)
+        try: out[k] = json.loads(v)
+        except json.JSONDecodeError: out[k] = v
+    return out
+
+def _synthetic_args(p):
+    p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' or 'table'")
+    p.add_argument('--task-args', nargs='*', default=None, metavar='K=V', help='task arguments, e.g. L=3 K=3')
+    p.add_argument('--seeds', nargs='+', type=int, default=None, help='seeds (default 0 1 2)')
+    p.add_argument('--draws', choices=['noise', 'independent'], default=None,
+                   help="the samplers' random choices: 'noise' (the default: read from each position's noise) or 'independent' "
+                        "(MDLM's sampler), each with the recipe that suits it (independent: 1,024 pairs, noise 256, 5 rounds at the source); "
+                        "--set overrides any of it")
+    p.add_argument('--set', nargs='*', default=None, metavar='KEY=VALUE', help='any other parameter of the notebook')
+    p.add_argument('--smoke', action='store_true', help='a one-seed version that runs in well under a minute')
+    p.add_argument('--runs-dir', default='runs', help='where run folders go (default: runs)')
+    p.add_argument('--overwrite', action='store_true', help='run again even if this run already finished')
+    p.add_argument('--sweep', default=None, metavar='KEY=V1,V2,...', help='one run per value of a parameter, e.g. coupling_pairs=64,1024,16384')
+    p.add_argument('--out', default=None, help='with --sweep: write the gathered one-step results of every run here (JSON)')
+
 def _synthetic_params(args) -> dict:
     "The notebook parameters the options ask for, checked before anything runs."
     from imdm.synthetic_experiment import SyntheticParams

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_int, make_generator, default_device
+from .core import Config, check_choice, check_float, check_int, make_generator, default_device
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -69,6 +69,11 @@ class SyntheticParams(Config):
         for m in self.models: check_choice('model', m, MODELS)
         if not self.seeds: raise ValueError("seeds must name at least one seed")
         for s in self.eval_steps: check_int('eval_steps', s, 1)
+        for k in ('batch_size', 'teacher_iters', 'coupling_pairs', 'coupling_steps', 'rounds', 'mdm_rounds', 'sdtt_redi_rounds',
+                  'redi_iters', 'sdtt_iters', 'samples', 'n_noise'): check_int(k, getattr(self, k), 1)
+        check_float('lr', self.lr, 0., open_lo=True)
+        if self.sdtt_teacher_steps < 2 or self.sdtt_teacher_steps & (self.sdtt_teacher_steps - 1):
+            raise ValueError(f"sdtt_teacher_steps={self.sdtt_teacher_steps!r} must be a power of 2 >= 2 (each SDTT round halves it down to one step)")
 
     @property
     def noise(self) -> NoiseSpec: return NoiseSpec(self.noise_kind, self.noise_dim, self.noise_scale)

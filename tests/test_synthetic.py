@@ -30,3 +30,14 @@ def test_bad_parameters_fail_before_running(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and 'dim=0 must be an integer >= 1' in out.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sweep_checks_every_value_before_running(tmp_path):
+    cases = [(['--sweep', 'coupling_pairs=64,0'], 'coupling_pairs=0 must be an integer >= 1'),
+             (['--sweep', 'coupling_pairs='], "--sweep 'coupling_pairs=' must look like KEY=V1,V2,..."),
+             (['--sweep', 'seed=1,2'], "unknown keys ['seed']"),
+             (['--draws', 'gumbel'], "invalid choice: 'gumbel'")]
+    for extra, message in cases:
+        out = subprocess.run([str(SCRIPT), 'synthetic', *extra, '--runs-dir', str(tmp_path)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and message in out.stderr, (extra, out.stderr[-500:])
+    assert not any(tmp_path.iterdir())
