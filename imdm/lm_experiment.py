@@ -20,7 +20,7 @@ from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, generate, prefix_condition
 from .training import TrainConfig, train, save_model, load_model, latest_checkpoint, load_checkpoint, world, barrier
 from .sdtt import SDTTConfig, sdtt
-from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance
+from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
 from .evaluation import HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_score, minilm_features, sample_entropy
 
@@ -225,14 +225,16 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), rc.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
     coupling = None if p.coupling is None else load_coupling(Path(p.coupling)/'coupling', device)
-    info = []                                             # per round: does the student read its noise yet?
+    info, half, recall = [], [], []                       # per round: does the student read its noise, and recall its pairs?
     def on_round(r, s, c):
         with s.ema.applied(s.model) if s.ema is not None else contextlib.nullcontext():
-            info.append(noise_reliance(s.model, LogLinear(), c[:1024]))
-        log(f"ReDi round {r + 1} done at step {s.step} ({len(c)} pairs); shuffling its noise raises the student's loss by {info[-1]:.4f} nats per token")
+            info.append(noise_reliance(s.model, LogLinear(), c[:1024])); half.append(noise_reliance(s.model, LogLinear(), c[:1024], at=.5))
+            recall.append(completion_recall(s.model, LogLinear(), c[:1024], 2, rc.draws))
+        log(f"ReDi round {r + 1} done at step {s.step} ({len(c)} pairs); shuffling its noise raises the student's loss by {info[-1]:.4f} "
+            f"nats per token at the source ({half[-1]:.4f} half way); 2-step recall of its pairs {recall[-1]:.3f}")
     state = redi(student, teacher, LogLinear(), tr.config.length, rc, cfg, data_fn=_real(batches, rc.batch_size), out_dir=out,
                  on_round=on_round, coupling=coupling)
-    return _finish('redi', p, out, state, params, t0, noise_reliance=info)
+    return _finish('redi', p, out, state, params, t0, noise_reliance=info, noise_reliance_half=half, recall_2step=recall)
 
 def _real(batches, batch_size:int):
     "`data_fn` for perturbed sources: `n` real sequences from randomly chosen training batches."

@@ -24,7 +24,7 @@ from .training import TrainConfig, TrainState, train, save_model, load_model, wo
 # %% auto #0
 __all__ = ['PERTURBATIONS', 'Coupling', 'perturbed_sources', 'official_perturbed_sources', 'coupling_shard', 'make_coupling',
            'load_coupling', 'bridge_state', 'redi_loss', 'ReDiConfig', 'check_coupling', 'redi', 'source_loss',
-           'noise_reliance']
+           'noise_reliance', 'completion_recall']
 
 # %% ../nbs/61_redi.ipynb #a600904b
 @dataclass
@@ -259,3 +259,17 @@ def noise_reliance(student:Denoiser, schedule:Schedule, coupling:Coupling, batch
     shuffled = Coupling(coupling.z1, coupling.eta[torch.randperm(len(coupling), generator=torch.Generator().manual_seed(seed))],
                         coupling.x0, coupling.t)
     return source_loss(student, schedule, shuffled, batch_size, at) - source_loss(student, schedule, coupling, batch_size, at)
+
+# %% ../nbs/61_redi.ipynb #1d11055b
+@torch.no_grad()
+def completion_recall(student:Denoiser, schedule:Schedule, coupling:Coupling, steps:int=2, draws:str='independent',
+                      batch_size:int=256, seed:int=0) -> float:
+    "Fraction of masked source positions where `student`'s `steps`-step sample from a pair's own source (and noise) equals its completion."
+    sampler, g = Ancestral(steps=steps, draws=draws), make_generator(seed, coupling.x0.device)
+    hits = total = 0
+    for i in range(0, len(coupling), batch_size):
+        b = coupling[i:i + batch_size]
+        x = sample(student, schedule, sampler, Noised(b.z1, b.eta if student.is_imdm else None), b.t, g).x   # (B, L)
+        masked = b.z1 == student.mask_id
+        hits, total = hits + (x == b.x0)[masked].sum().item(), total + masked.sum().item()
+    return hits / max(total, 1)
