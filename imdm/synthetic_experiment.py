@@ -244,7 +244,7 @@ def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,
         results = pool.map(_job, *zip(*args)) if pool else (_job(*a) for a in args)
         for (seed, g, _), r in zip(jobs, results):
             per_seed[str(seed)].update(r['metrics']); routing[str(seed)].update(r['routing'])
-            log(f"seed {seed}, {' and '.join(g) or 'teacher'}: {r['seconds']:.0f} s")
+            log(f"seed {seed}, {', '.join(r['metrics'])}: {r['seconds']:.0f} s")
     finally:
         if pool: pool.shutdown()
     per_seed = {s: {m: per_seed[s][m] for m in MODELS if m in per_seed[s]} for s in per_seed}   # the table's order
