@@ -109,7 +109,8 @@ def _synthetic_params(args) -> dict:
     params = _parse_sets(args.set)
     if args.draws:
         base = SyntheticParams() if args.draws == 'noise' else SyntheticParams().independent()
-        params = {**{k: getattr(base, k) for k in ('draws', 'noise_dim', 'coupling_pairs', 'rounds', 'redi_bridge')}, **params}
+        changed = [k for k, v in SyntheticParams().independent().to_dict().items() if v != getattr(SyntheticParams(), k)]   # the recipes' fields
+        params = {**{k: getattr(base, k) for k in changed}, **params}
     if args.task: params['task'] = args.task
     if args.task_args is not None: params['task_args'] = _parse_sets(args.task_args)
     if args.seeds: params['seeds'] = args.seeds

@@ -124,23 +124,26 @@ def sample_entropy(x:Tensor) -> float:
     return sample_entropies(x).mean().item()
 
 # %% ../nbs/71_evaluation.ipynb #8ff48171
+def _interval(reps:list[float], level:float) -> tuple[float, float]:
+    "The central `level` percentile interval of bootstrap replicates."
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lo, hi = torch.quantile(torch.tensor(reps, dtype=torch.float64), q).tolist()
+    return lo, hi
+
 def bootstrap_ci(stat:Callable[..., float], # stat(*resampled arrays) -> float
                  *arrays:Tensor, # per-sample arrays, resampled together (one index set per replicate)
                  n_boot:int=1000, level:float=0.95, seed:int=0) -> tuple[float, float]:
     "A percentile bootstrap interval of `stat` over samples."
     check_int('n_boot', n_boot, 1)
     g, n = torch.Generator().manual_seed(seed), len(arrays[0])
-    reps = torch.tensor([stat(*(a[idx] for a in arrays)) for idx in torch.randint(0, n, (n_boot, n), generator=g)])
-    lo, hi = torch.quantile(reps.double(), torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
-    return lo, hi
+    return _interval([stat(*(a[idx] for a in arrays)) for idx in torch.randint(0, n, (n_boot, n), generator=g)], level)
 
 def ppl_ratio_ci(a:tuple[Tensor, Tensor], b:tuple[Tensor, Tensor], # (nll, weight) per sample of two models
                  n_boot:int=1000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
     "Gen PPL of `a` over that of `b`, and a bootstrap interval resampling each model's samples on its own."
     ga, gb = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
     ia, ib = torch.randint(0, len(a[0]), (n_boot, len(a[0])), generator=ga), torch.randint(0, len(b[0]), (n_boot, len(b[0])), generator=gb)
-    reps = torch.tensor([ppl_of(a[0][i], a[1][i]) / ppl_of(b[0][j], b[1][j]) for i, j in zip(ia, ib)], dtype=torch.float64)
-    lo, hi = torch.quantile(reps, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
+    lo, hi = _interval([ppl_of(a[0][i], a[1][i]) / ppl_of(b[0][j], b[1][j]) for i, j in zip(ia, ib)], level)
     return ppl_of(*a) / ppl_of(*b), lo, hi
 
 # %% ../nbs/71_evaluation.ipynb #f08a2bde
