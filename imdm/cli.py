@@ -4,7 +4,7 @@
 
 # %% ../nbs/95_cli.ipynb #eb53e256
 from __future__ import annotations
-import argparse, json, platform, sys, time
+import argparse, json, os, platform, sys, time
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
@@ -12,10 +12,10 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import Registry, shared_dir, default_device
+from .core import Registry, shared_dir, default_device, check_int
 
 # %% auto #0
-__all__ = ['COMMANDS', 'Command', 'command', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
 
 # %% ../nbs/95_cli.ipynb #bcd58def
 @dataclass(frozen=True)
@@ -56,8 +56,19 @@ def _bench_args(p):
     p.add_argument('--device', default=None, help='cpu or cuda (default: the GPU when there is one)')
     p.add_argument('--json', action='store_true', help='print the raw result as JSON')
 
+def _bench_memory(args) -> float:
+    "Bytes the largest tensors of a benchmark need: the float64 probabilities and the logits of a batch, a few times over."
+    return 6 * 8 * args.batch * args.length * args.vocab_size
+
 def _bench(args) -> int:
     from imdm.benchmarks import step_costs, format_costs
+    from imdm.core import check_device
+    for k in ('vocab_size', 'length', 'batch', 'steps', 'noise_dim', 'repeats'): check_int(k.replace('_', '-'), getattr(args, k), 2 if k == 'vocab_size' else 1)
+    device = check_device(args.device)
+    free = (torch.cuda.mem_get_info(device)[0] if device.type == 'cuda' else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES'))
+    if _bench_memory(args) > free:
+        raise ValueError(f"--batch {args.batch} x --length {args.length} x --vocab-size {args.vocab_size} needs about "
+                         f"{_bench_memory(args) / 2**30:.1f} GiB; this {device.type} has {free / 2**30:.1f} GiB free: use a smaller batch")
     r = step_costs(args.preset, args.vocab_size, args.length, args.batch, args.steps, args.noise_dim,
                    args.repeats, args.device)
     print(json.dumps(r, indent=1) if args.json else format_costs(r))
@@ -84,6 +95,7 @@ def _parse_sets(items:list[str]) -> dict:
     for item in items or []:
         if '=' not in item: raise ValueError(f"--set {item!r} must look like key=value")
         k, v = item.split('=', 1)
+        if not k.isidentifier(): raise ValueError(f"--set {item!r}: {k!r} is not a parameter name")
         try: out[k] = json.loads(v)
         except json.JSONDecodeError: out[k] = v
     return out
@@ -155,10 +167,14 @@ def _run(args) -> int:
     from imdm.runner import run_chain
     t0 = time.perf_counter()
     results = run_chain(args.chain, args.runs_dir, args.only, args.jobs, log=lambda m: print(m, flush=True))
-    if not results or results[-1].status == 'failed': return 1
-    m = results[-1].metrics
+    bad = {s: [r.key for r in results if r.status == s] for s in ('failed', 'skipped')}
+    if any(bad.values()):
+        print(f"chain stopped after {(time.perf_counter() - t0) / 60:.1f} min: failed {bad['failed']}, skipped {bad['skipped']} "
+              f"(see `imdm runs --runs-dir {args.runs_dir}`); fix the failure and run the same command again to go on", file=sys.stderr)
+        return 1
+    m = results[-1].metrics if results else None
     if m and 'table' in m: print(m['table'])
-    print(f"chain finished in {(time.perf_counter() - t0) / 60:.1f} min; last run folder {results[-1].folder}")
+    print(f"chain finished in {(time.perf_counter() - t0) / 60:.1f} min; last run folder {results[-1].folder if results else None}")
     return 0
 
 def _stage_args(p):
@@ -167,9 +183,15 @@ def _stage_args(p):
     p.add_argument('--out', required=True, help='the output folder (resumed when it holds checkpoints)')
 
 def _stage(args) -> int:
-    from imdm.lm_experiment import run_stage
+    from imdm.lm_experiment import run_stage, STAGES
     from imdm.training import world
-    metrics = run_stage(args.stage, json.loads(Path(args.params).read_text()), args.out, log=lambda m: print(m, flush=True))
+    from imdm.core import check_choice
+    check_choice('stage', args.stage, list(STAGES))
+    try: params = json.loads(Path(args.params).read_text())
+    except json.JSONDecodeError as e: raise ValueError(f"{args.params} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {args.out!r} is a file, not a folder")
+    metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
     if world()[0] == 0: print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
     return 0
 
@@ -181,6 +203,7 @@ def _runs_args(p): p.add_argument('--runs-dir', default='runs')
 
 def _runs(args) -> int:
     from imdm.runner import gather, runs_table
+    if not Path(args.runs_dir).is_dir(): raise ValueError(f"--runs-dir {args.runs_dir!r} is not a folder of runs")
     print(runs_table(gather(args.runs_dir)))
     return 0
 
@@ -208,9 +231,27 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(run=cmd.run)
     return parser
 
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+def choose_threads(jobs:int=1) -> int:
+    "Threads for this process: the cores it may use (split over `jobs` processes), unless OMP_NUM_THREADS says otherwise."
+    from imdm.synthetic_experiment import cores
+    n = int(os.environ['OMP_NUM_THREADS']) if os.environ.get('OMP_NUM_THREADS', '').isdigit() else max(1, cores() // max(1, jobs))
+    torch.set_num_threads(n)
+    return n
+
+def _one_line(e:BaseException) -> str: return ' '.join(str(e).split()) or type(e).__name__
+
 def main(argv:list[str]|None=None) -> int:
-    "Run `imdm` with `argv` (default: the process's arguments)."
+    "Run `imdm` with `argv` (default: the process's arguments): a user's mistake is one line and exit status 2."
     args = build_parser().parse_args(argv)
+    if args.command in ('bench', 'stage'):
+        n = choose_threads(int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
+        print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)
     try: return args.run(args) or 0
-    except (ValueError, FileNotFoundError) as e:
-        print(f"imdm {args.command}: error: {e}", file=sys.stderr); return 2
+    except USER_ERRORS as e:
+        print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr); return 2
+    except FloatingPointError as e:                                                   # a run that diverged: its settings, not a bug
+        print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr); return 1
+    except KeyboardInterrupt:
+        print(f"imdm {args.command}: interrupted; run the same command again to resume", file=sys.stderr); return 130

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #cae080d2
 from __future__ import annotations
-import contextlib, dataclasses, os, random
+import contextlib, dataclasses, keyword, math, os, random, signal
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['check_choice', 'check_int', 'check_float', 'Registry', 'Config', 'seed_everything', 'make_generator',
-           'default_device', 'autocast', 'eval_mode', 'shared_dir']
+__all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'Config', 'nested', 'seed_everything',
+           'make_generator', 'default_device', 'check_device', 'autocast', 'eval_mode', 'fault_point', 'shared_dir']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -35,13 +35,21 @@ def check_int(name:str, value:Any, lo:int=1, hi:int|None=None) -> int:
     return int(value)
 
 def check_float(name:str, value:Any, lo:float|None=None, hi:float|None=None, open_lo:bool=False) -> float:
-    "Return `value` as a float if it lies in the interval, else raise a `ValueError` naming it."
+    "Return `value` as a finite float if it lies in the interval, else raise a `ValueError` naming it."
+    if isinstance(value, bool): raise ValueError(f"{name}={value!r} must be a number")
     try: v = float(value)
     except (TypeError, ValueError): raise ValueError(f"{name}={value!r} must be a number") from None
+    if not math.isfinite(v): raise ValueError(f"{name}={value!r} must be a finite number")
     below = lo is not None and (v <= lo if open_lo else v < lo)
-    if below or (hi is not None and v > hi) or v != v:
+    if below or (hi is not None and v > hi):
         raise ValueError(f"{name}={value!r} must lie in {'(' if open_lo else '['}{lo}, {hi}]")
     return v
+
+def check_name(what:str, name:Any) -> str:
+    "Return `name` if it is a Python identifier (not a keyword), else raise a `ValueError` naming it."
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"{what} {name!r} is not allowed: names are letters, digits and underscores, not starting with a digit")
+    return name
 
 # %% ../nbs/00_core.ipynb #b0ea3740
 class Registry(dict):
@@ -68,17 +76,41 @@ class Config:
         if unknown: raise ValueError(f"{cls.__name__}: unknown keys {unknown}; allowed keys are {cls.field_names()}")
 
     @classmethod
+    def check_types(cls, d:dict):
+        "Raise a `ValueError` naming the first value whose type is not its field's (`int`, `float`, `str`, `bool`, `dict`, `list`, or `None` where allowed)."
+        for f in fields(cls):
+            if f.name in d: _check_type(f.name, d[f.name], f.type if isinstance(f.type, str) else getattr(f.type, '__name__', ''))
+
+    @classmethod
     def from_dict(cls, d:dict):
-        "Build from a plain dict, refusing unknown keys."
-        cls.check_keys(d)
+        "Build from a plain dict, refusing unknown keys and values of the wrong type."
+        if not isinstance(d, dict): raise ValueError(f"{cls.__name__} settings must be a dict of name: value, not {d!r}")
+        cls.check_keys(d); cls.check_types(d)
         return cls(**d)
 
     def to_dict(self) -> dict: return asdict(self)
 
     def replace(self, **changes):
-        "A copy with `changes` applied; unknown keys are refused."
-        self.check_keys(changes)
+        "A copy with `changes` applied; unknown keys and wrong types are refused."
+        self.check_keys(changes); self.check_types(changes)
         return dataclasses.replace(self, **changes)
+
+def nested(name:str, cls, d):
+    "`cls.from_dict(d)` for the setting `name` of a larger config; its errors start with that name (`train: steps=0 ...`)."
+    try: return cls.from_dict({} if d is None else d)
+    except ValueError as e: raise ValueError(f"{name}: {e}") from None
+
+_TYPES = {'int': (int, np.integer), 'float': (int, float, np.integer, np.floating), 'str': (str,), 'bool': (bool,),
+          'dict': (dict,), 'list': (list, tuple), 'None': (type(None),)}
+
+def _check_type(name:str, value:Any, annotation:str):
+    "Refuse `value` unless it has one of the types `annotation` ('int|None', 'dict', ...) names; unknown annotations pass."
+    kinds = [k.strip() for k in annotation.split('|')]
+    if any(k not in _TYPES for k in kinds): return
+    bad_bool = isinstance(value, bool) and 'bool' not in kinds                        # True is an int to Python, not to a user
+    if bad_bool or not isinstance(value, tuple(t for k in kinds for t in _TYPES[k])):
+        raise ValueError(f"{name}={value!r} must be {' or '.join(kinds)}")
+    if isinstance(value, float) and not math.isfinite(value): raise ValueError(f"{name}={value!r} must be a finite number")
 
 # %% ../nbs/00_core.ipynb #c38d406e
 def seed_everything(seed:int) -> torch.Generator:
@@ -94,6 +126,17 @@ def default_device() -> torch.device:
     "The GPU when there is one, else the CPU."
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
+def check_device(name:str|None) -> torch.device:
+    "The device `name` ('cpu', 'cuda', 'cuda:1'; None: the default) if this machine has it, else a `ValueError` naming it."
+    if name is None: return default_device()
+    try: d = torch.device(name)
+    except (RuntimeError, TypeError): raise ValueError(f"device={name!r} is not a device; use 'cpu', 'cuda' or 'cuda:N', or leave it unset") from None
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if d.type == 'cuda' and (d.index or 0) >= gpus:
+        raise ValueError(f"device={name!r} is not available here ({gpus} GPUs); use 'cpu'{', ' + repr('cuda') if gpus else ''} or leave it unset")
+    if d.type not in ('cpu', 'cuda'): raise ValueError(f"device={name!r} is not supported; use 'cpu' or 'cuda'")
+    return d
+
 def autocast(device:str|torch.device, enabled:bool=True):
     "bf16 autocast on a GPU; a no-op context on the CPU (where bf16 matmuls are slower and less exact)."
     device = torch.device(device)
@@ -107,6 +150,16 @@ def eval_mode(module:torch.nn.Module):
     module.eval()
     try: yield module
     finally: module.train(was_training)
+
+# %% ../nbs/00_core.ipynb #537bf1e8
+_VISITS = {}
+
+def fault_point(name:str):
+    "Kill this process (SIGKILL) at the n-th visit when `IMDM_FAULT` is `name:n`; otherwise nothing."
+    spec = os.environ.get('IMDM_FAULT')
+    if not spec or spec.partition(':')[0] != name: return
+    _VISITS[name] = _VISITS.get(name, 0) + 1
+    if _VISITS[name] >= int(spec.partition(':')[2] or 1): os.kill(os.getpid(), signal.SIGKILL)
 
 # %% ../nbs/00_core.ipynb #6f29e3d7
 def shared_dir() -> Path|None:

@@ -18,7 +18,7 @@ from .core import Config, check_choice, check_int, shared_dir
 # %% auto #0
 __all__ = ['DETOKENIZERS', 'SHARED_CORPORA', 'HUB_CORPORA', 'SPLITS', 'SHARED_TOKENIZERS', 'lm1b_detokenize',
            'wikitext_detokenize', 'corpus_names', 'corpus_detokenizer', 'load_corpus', 'load_tokenizer', 'Specials',
-           'specials', 'DataConfig', 'pack', 'pad_rows', 'TokenBlocks', 'Vocab', 'Batches']
+           'specials', 'DataConfig', 'pack', 'pad_rows', 'source_files', 'TokenBlocks', 'Vocab', 'Batches']
 
 # %% ../nbs/01_data.ipynb #7eaab3c5
 def lm1b_detokenize(x:str) -> str:
@@ -166,12 +166,38 @@ def _tokenize(texts:list[str], tok, progress:bool=True, chunk:int=1000) -> list[
         out += tok(texts[i:i + chunk], add_special_tokens=False)['input_ids']
     return out
 
+def _files_digest(files:list[Path]) -> str:
+    "A digest of the files' paths and bytes (so an edited file, or another file of the same name, is new data)."
+    h = hashlib.sha1()
+    for f in sorted(files):
+        h.update(str(f.resolve()).encode())
+        with open(f, 'rb') as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
+def source_files(corpus:str) -> list[Path]:
+    "The local files a corpus is read from (none for a hub corpus, whose version `datasets` keeps)."
+    if corpus in SHARED_CORPORA:
+        sd = shared_dir()
+        return [] if sd is None else [sd/'data'/f for f in SHARED_CORPORA[corpus][0].values() if (sd/'data'/f).exists()]
+    p = Path(corpus)
+    if p.is_dir(): return sorted(p.glob('*.txt'))
+    return [p] if p.exists() else []
+
+def _tokenizer_files(name:str) -> list[Path]:
+    sd = shared_dir()
+    folder = sd/'data'/SHARED_TOKENIZERS[name] if name in SHARED_TOKENIZERS and sd is not None else Path(name)
+    return sorted(f for f in folder.iterdir() if f.is_file()) if folder.is_dir() else []
+
 def _cache_name(c:DataConfig, split:str) -> str:
-    tag = re.sub(r'[^A-Za-z0-9._-]+', '_', f"{c.corpus}-{split}-{c.tokenizer}-{c.mode}-L{c.length}")
-    return tag[-120:]
+    "The cache file of a split: readable settings, then a digest of the corpus and tokenizer files themselves."
+    tag = re.sub(r'[^A-Za-z0-9._-]+', '_', f"{Path(c.corpus).name}-{split}-{Path(c.tokenizer).name}-{c.mode}-L{c.length}")
+    digest = hashlib.sha1(f"{c.corpus}|{c.tokenizer}|{c.mode}|{c.length}|{split}".encode()
+                          + _files_digest(source_files(c.corpus) + _tokenizer_files(c.tokenizer)).encode()).hexdigest()[:12]
+    return f"{tag[-100:]}-{digest}"
 
 def _save_npy(path:Path, arr:np.ndarray):
-    tmp = path.with_name(path.name + '.tmp.npy'); np.save(tmp, arr); os.replace(tmp, path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy"); np.save(tmp, arr); os.replace(tmp, path)   # side-by-side runs never share a temp file
 
 # %% ../nbs/01_data.ipynb #3ba16838
 class TokenBlocks:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .core import Config, check_choice, check_int, default_device, make_generator
+from .core import Config, check_choice, check_int, check_float, check_device, nested, default_device, make_generator
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -18,16 +18,16 @@ from .mask_embedding import MASK_MLPS
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, generate, prefix_condition
-from .training import TrainConfig, train, save_model, load_model, latest_checkpoint, load_checkpoint, world, barrier
+from .training import TrainConfig, train, save_model, load_model, weights_problem, latest_checkpoint, load_checkpoint, world, barrier
 from .sdtt import SDTTConfig, sdtt
 from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
 from .evaluation import HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_score, minilm_features, sample_entropy
 
 # %% auto #0
-__all__ = ['STAGES', 'ModelConfig', 'model_path', 'load_mdlm_hf', 'load_any', 'check_vocab', 'open_data', 'TrainStage', 'build',
-           'stage_train', 'DistilStage', 'stage_sdtt', 'stage_redi', 'CouplingStage', 'stage_coupling', 'EvalStage',
-           'load_judge', 'conditional_mauve', 'stage_eval', 'run_stage']
+__all__ = ['STAGES', 'ModelConfig', 'model_path', 'load_mdlm_hf', 'check_model_ref', 'load_any', 'check_vocab', 'open_data',
+           'TrainStage', 'build', 'stage_train', 'DistilStage', 'stage_sdtt', 'stage_redi', 'CouplingStage',
+           'stage_coupling', 'EvalStage', 'load_judge', 'conditional_mauve', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -40,7 +40,13 @@ class ModelConfig(Config):
     cond_dim: int|None = None
     dropout: float = 0.1
 
-    def __post_init__(self): check_choice('preset', self.preset, list(DIT_PRESETS))
+    def __post_init__(self):
+        check_choice('preset', self.preset, list(DIT_PRESETS))
+        for k in ('hidden', 'n_blocks', 'n_heads', 'cond_dim'):
+            if getattr(self, k) is not None: check_int(k, getattr(self, k), 1)
+        if self.hidden is not None and self.n_heads is not None and self.hidden % self.n_heads:
+            raise ValueError(f"hidden={self.hidden} must be a multiple of n_heads={self.n_heads}")
+        check_float('dropout', self.dropout, 0., 1.)
 
     def dit(self, vocab_size:int, length:int) -> DiTConfig:
         extra = {k: getattr(self, k) for k in ('hidden', 'n_blocks', 'n_heads', 'cond_dim') if getattr(self, k) is not None}
@@ -75,6 +81,22 @@ def load_mdlm_hf(name_or_path:str, device='cpu') -> Denoiser:
     if missing or unexpected: raise ValueError(f"checkpoint {name_or_path!r} does not fit MDLM's DiT: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model.to(device)
 
+def check_model_ref(name:str, spec, types:tuple=('denoiser', 'ar')) -> dict|None:
+    "The saved config of the model `spec` names, if it is a saved model of one of `types`; '@id' references and hub names pass (checked when loaded)."
+    if not isinstance(spec, str) or not spec: raise ValueError(f"{name}={spec!r} must name a saved model or a stage folder")
+    if spec.startswith(('@', 'hf:', 'mdlm-hf:')): return None
+    try: folder = model_path(spec)
+    except FileNotFoundError: raise ValueError(f"{name}={spec!r} is not a saved model: no config.json in it or in its model/ folder") from None
+    try: cfg = json.loads((folder/'config.json').read_text()); kind = cfg['model']['type']
+    except (OSError, ValueError, KeyError, TypeError): raise ValueError(f"{name}={spec!r}: {folder/'config.json'} is not the config of a saved workbench model") from None
+    if kind not in types:
+        what = {'ar': 'an autoregressive model', 'denoiser': 'a diffusion model (MDLM or IMDM)'}
+        raise ValueError(f"{name}={spec!r} is {what.get(kind, repr(kind))}; {name} must be {' or '.join(what[t] for t in types)}")
+    try: problem = weights_problem(folder)
+    except (ValueError, KeyError, TypeError) as e: problem = f"{folder/'config.json'} does not describe a model this version builds ({e})"
+    if problem: raise ValueError(f"{name}={spec!r}: {problem}")
+    return cfg
+
 def load_any(spec:str, device='cpu') -> torch.nn.Module:
     "A model from a saved folder, a stage folder, or an official MDLM checkpoint ('mdlm-hf:<name or folder>')."
     if spec.startswith('mdlm-hf:'): return load_mdlm_hf(spec[len('mdlm-hf:'):], device)
@@ -87,7 +109,7 @@ def check_vocab(model, blocks:TokenBlocks, where:str):
         raise ValueError(f"{where}: the model's vocabulary ({V}) does not match tokenizer {blocks.config.tokenizer!r}"
                          f"{' trimmed to the corpus' if blocks.vocab is not None else ''} ({blocks.vocab_size})")
 
-def _device(name): return torch.device(name) if name else default_device()
+def _device(name): return check_device(name)
 
 def _write_metrics(out_dir:Path, metrics:dict):
     if world()[0] == 0:
@@ -120,8 +142,12 @@ class TrainStage(Config):
 
     def __post_init__(self):
         check_choice('kind', self.kind, ['mdlm', 'imdm', 'ar']); check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
-        DataConfig.from_dict(self.data); ModelConfig.from_dict(self.model); TrainConfig.from_dict(self.train)
-        if self.kind == 'imdm': NoiseSpec.from_dict(self.noise or {})
+        nested('data', DataConfig, self.data); nested('model', ModelConfig, self.model); nested('train', TrainConfig, self.train)
+        if self.kind == 'imdm': nested('noise', NoiseSpec, self.noise)
+        check_int('batch_size', self.batch_size, 1); check_int('val_batches', self.val_batches, 1); check_device(self.device)
+        if self.init is not None:
+            cfg = check_model_ref('init', self.init, ('ar',) if self.kind == 'ar' else ('denoiser',))
+            if cfg and self.kind == 'mdlm' and cfg['model'].get('noise') is not None: raise ValueError(f"init={self.init!r} is an IMDM; kind='mdlm' cannot start from it")
 
 # %% ../nbs/82_lm_experiment.ipynb #15cc99f0
 def build(kind:str, model:ModelConfig, blocks:TokenBlocks, noise:NoiseSpec|None, init:str|None, device,
@@ -157,7 +183,7 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     state = load_checkpoint(ckpt, model, cfg, device) if latest_checkpoint(ckpt) else None
     if state is not None: log(f"resuming from step {state.step}")
     t0 = time.perf_counter()
-    state = train(model, loss, cfg, state=state, ckpt_dir=ckpt, val_fn=val_fn)
+    state = train(model, loss, cfg, state=state, ckpt_dir=ckpt, val_fn=val_fn, log=log)
     if world()[0] == 0: save_model(model, out/'model', state.ema, {'stage': 'train', 'params': params})
     final = {}
     with (state.ema.applied(model) if state.ema else torch.no_grad()):
@@ -187,8 +213,15 @@ class DistilStage(Config):
 
     def __post_init__(self):
         check_choice('student', self.student, ['mdlm', 'imdm']); check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
-        if not self.teacher: raise ValueError("teacher must name a saved model or a stage folder")
-        DataConfig.from_dict(self.data); TrainConfig.from_dict(self.train); SDTTConfig.from_dict(self.sdtt); ReDiConfig.from_dict(self.redi)
+        check_model_ref('teacher', self.teacher, ('denoiser',))
+        init = check_model_ref('init', self.init or self.teacher, ('denoiser',))
+        if init and self.student == 'mdlm' and init['model'].get('noise') is not None:
+            raise ValueError(f"{'init' if self.init else 'teacher'}={self.init or self.teacher!r} is an IMDM; student='mdlm' cannot start from it")
+        nested('data', DataConfig, self.data); nested('train', TrainConfig, self.train); nested('sdtt', SDTTConfig, self.sdtt); nested('redi', ReDiConfig, self.redi)
+        if self.noise is not None: nested('noise', NoiseSpec, self.noise)
+        if self.coupling is not None and not self.coupling.startswith('@') and not (Path(self.coupling)/'coupling').is_dir():
+            raise ValueError(f"coupling={self.coupling!r} is not a coupling stage's folder: it has no coupling/ folder")
+        check_int('batch_size', self.batch_size, 1); check_device(self.device)
 
 # %% ../nbs/82_lm_experiment.ipynb #3cb554ae
 def _students(p:DistilStage, blocks:TokenBlocks, device):
@@ -214,7 +247,7 @@ def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
     tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), p.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
     state = sdtt(student, teacher, LogLinear(), lambda i, g: batches(i)[0], SDTTConfig.from_dict(p.sdtt), cfg, out_dir=out,
-                 on_round=lambda r, s: log(f"SDTT round {r + 1} done at step {s.step}"))
+                 on_round=lambda r, s: log(f"SDTT round {r + 1} done at step {s.step}"), log=log)
     return _finish('sdtt', p, out, state, params, t0)
 
 def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
@@ -233,7 +266,7 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
         log(f"ReDi round {r + 1} done at step {s.step} ({len(c)} pairs); shuffling its noise raises the student's loss by {info[-1]:.4f} "
             f"nats per token at the source ({half[-1]:.4f} half way); 2-step recall of its pairs {recall[-1]:.3f}")
     state = redi(student, teacher, LogLinear(), tr.config.length, rc, cfg, data_fn=_real(batches, rc.batch_size), out_dir=out,
-                 on_round=on_round, coupling=coupling)
+                 on_round=on_round, coupling=coupling, log=log)
     return _finish('redi', p, out, state, params, t0, noise_reliance=info, noise_reliance_half=half, recall_2step=recall)
 
 def _real(batches, batch_size:int):
@@ -254,8 +287,10 @@ class CouplingStage(Config):
 
     def __post_init__(self):
         check_choice('student', self.student, ['mdlm', 'imdm'])
-        if not self.teacher: raise ValueError("teacher must name a saved model or a stage folder")
-        DataConfig.from_dict(self.data); ReDiConfig.from_dict(self.redi)
+        check_model_ref('teacher', self.teacher, ('denoiser',))
+        nested('data', DataConfig, self.data); nested('redi', ReDiConfig, self.redi)
+        if self.noise is not None: nested('noise', NoiseSpec, self.noise)
+        check_device(self.device)
 
 def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     "Make the coupling `params` (a `CouplingStage`) asks for into `out_dir/coupling`; resumable, split over processes."
@@ -303,11 +338,16 @@ class EvalStage(Config):
 
     def __post_init__(self):
         if not self.models: raise ValueError("models must name at least one model")
+        for name, m in self.models.items(): check_model_ref(f"models[{name!r}]", m, ('denoiser',))
         if not self.judge: raise ValueError("judge must be a saved AR model or 'hf:<name>'")
+        check_model_ref('judge', self.judge, ('ar',))
+        if not self.steps: raise ValueError("steps must list at least one step count")
         for s in self.steps: check_int('steps', s, 1)
         self.sampler()                                                                 # draws and mask_state, checked together
         check_choice('mauve_features', self.mauve_features, ['minilm', 'judge'])
-        DataConfig.from_dict(self.data)
+        for k in ('samples', 'batch_size', 'judge_max_length', 'mauve_prefix', 'mauve_continuations'): check_int(k, getattr(self, k), 1)
+        check_int('mauve_prompts', self.mauve_prompts, 0)
+        nested('data', DataConfig, self.data); check_device(self.device)
 
     def sampler(self) -> Ancestral: return Ancestral(draws=self.draws, mask_state=self.mask_state)
 

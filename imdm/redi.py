@@ -14,7 +14,7 @@ from torch import Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, check_int, check_float, check_choice, make_generator, eval_mode
+from .core import Config, check_int, check_float, check_choice, make_generator, eval_mode, fault_point
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, nelbo_at
@@ -114,6 +114,7 @@ def make_coupling(teacher:Denoiser, schedule:Schedule, sampler:Ancestral,
         part = coupling_shard(teacher, schedule, sampler, m, length, noise, make_generator(seed * 1_000_003 + k, device), source_fn)
         if path is not None:
             tmp = path.with_name(path.name + '.tmp'); save_file({k_: v.contiguous().cpu() for k_, v in part.tensors().items()}, tmp)
+            fault_point('coupling-shard')                                                # the fault tests die here, half way
             os.replace(tmp, path)                                                        # a shard is all or nothing
         parts.append(part)
     return Coupling.cat(parts)
@@ -211,6 +212,7 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
          data_fn:Callable[[int, torch.Generator], Tensor]|None=None, # real sequences, for perturbed sources
          out_dir:str|Path|None=None, on_round:Callable|None=None,
          coupling:Coupling|None=None, # the first round's coupling, made beforehand (default: generated here from the teacher)
+         log:Callable[[str], None]|None=None, # gets the loss records
         ) -> TrainState:
     "Rectified distillation of `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`)."
     from imdm.sdtt import _resume
@@ -234,7 +236,7 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
         def loss_fn(m, i, g, coupling=coupling):
             idx = torch.randint(0, len(coupling), (config.batch_size,), generator=g, device=g.device)
             return redi_loss(m, schedule, coupling[idx], g, config.t_eps, config.bridge, ignore_seed=config.ignore_seed, draws=config.draws)
-        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt)
+        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log)
         if on_round is not None: on_round(r, state, coupling)
         frozen = _ema_copy(state)
         if out_dir is not None and rank == 0: save_model(frozen, Path(out_dir)/'rounds'/f'round_{r + 1}')

@@ -4,15 +4,17 @@
 
 # %% ../nbs/81_runner.ipynb #e7d8f727
 from __future__ import annotations
-import hashlib, json, os, shutil, threading, time, traceback
+import hashlib, importlib, json, math, os, shutil, socket, threading, time, traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import imdm
+from .core import check_name, check_int
 
 # %% auto #0
-__all__ = ['experiments_dir', 'experiment_path', 'run_key', 'RunResult', 'run_experiment', 'run_batch', 'params_dir',
+__all__ = ['EXPERIMENT_PARAMS', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path', 'run_key',
+           'check_json_data', 'check_params', 'RunResult', 'run_experiment', 'run_batch', 'params_dir', 'check_chain',
            'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'run_chain', 'gather', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
@@ -20,9 +22,10 @@ def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
 
 def experiment_path(name:str) -> Path:
     "The notebook of experiment `name` (one of `imdm/experiments`, or a path to a notebook), refusing unknown names."
+    if not isinstance(name, str): raise ValueError(f"experiment {name!r} must be a name or the path of a notebook")
     if name.endswith('.ipynb') and Path(name).exists(): return Path(name).resolve()
     path = experiments_dir() / f'{name}.ipynb'
-    if not path.exists():
+    if not name.isidentifier() or not path.exists():
         known = sorted(p.stem for p in experiments_dir().glob('*.ipynb'))
         raise ValueError(f"unknown experiment {name!r}; choose one of {known}, or give the path of a notebook")
     return path
@@ -32,6 +35,40 @@ def run_key(name:str, params:dict) -> str:
     source = experiment_path(name).read_bytes()
     digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode() + source).hexdigest()[:10]
     return f"{Path(name).stem}-{digest}"
+
+# %% ../nbs/81_runner.ipynb #f7d9b3cd
+EXPERIMENT_PARAMS = {   # packaged experiment: the config class ('module:Class') that checks its parameters
+    'lm_train': 'imdm.lm_experiment:TrainStage', 'lm_sdtt': 'imdm.lm_experiment:DistilStage',
+    'lm_redi': 'imdm.lm_experiment:DistilStage', 'lm_coupling': 'imdm.lm_experiment:CouplingStage',
+    'lm_eval': 'imdm.lm_experiment:EvalStage', 'synthetic': 'imdm.synthetic_experiment:SyntheticParams'}
+
+def check_json_data(where:str, value):
+    "Refuse a value a parameter file could not hold: anything but strings, finite numbers, booleans, None, lists and dicts."
+    if value is None or isinstance(value, (bool, int, str)): return
+    if isinstance(value, float):
+        if not math.isfinite(value): raise ValueError(f"{where}={value!r} must be a finite number")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value): check_json_data(f"{where}[{i}]", v)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str): raise ValueError(f"{where} has the key {k!r}; keys must be strings")
+            check_json_data(f"{where}.{k}", v)
+        return
+    raise ValueError(f"{where}={value!r} is not JSON data (a string, number, boolean, null, list or dict)")
+
+def check_params(name:str, params) -> dict:
+    "`params` if experiment `name` would take them: identifier names, JSON values, and what its config class accepts; else a `ValueError`."
+    if not isinstance(params, dict): raise ValueError(f"the parameters of {name} must be a dict of name: value, not {params!r}")
+    for k, v in params.items(): check_name(f"parameter of {name}:", k); check_json_data(k, v)
+    spec = EXPERIMENT_PARAMS.get(name)
+    if spec is None: return params                          # a notebook given by path: its parameters cell decides
+    module, cls = spec.split(':')
+    rest = dict(params)
+    if name == 'synthetic' and not isinstance(rest.pop('smoke', False), bool): raise ValueError(f"smoke={params['smoke']!r} must be true or false")
+    getattr(importlib.import_module(module), cls).from_dict(rest)
+    return params
 
 # %% ../nbs/81_runner.ipynb #f21d3343
 @dataclass
@@ -52,58 +89,138 @@ class RunResult:
 def _write(path:Path, obj): path.write_text(json.dumps(obj, indent=1, default=str))
 
 # %% ../nbs/81_runner.ipynb #1ddf6740
+def _folder(runs_dir) -> Path:
+    "`runs_dir`, created if need be, or a `ValueError` that says why it cannot hold run folders."
+    runs_dir = Path(runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir(): raise ValueError(f"runs_dir={str(runs_dir)!r} is a file, not a folder")
+    try: runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ValueError(f"runs_dir={str(runs_dir)!r} cannot be created: {e.strerror}") from None
+    if not os.access(runs_dir, os.W_OK | os.X_OK): raise ValueError(f"runs_dir={str(runs_dir)!r} is not writable")
+    return runs_dir
+
+class _Lines:
+    "A text stream that hands each complete line to `log` (a stage's own messages, as they come)."
+    def __init__(self, log): self.log, self.buf = log, ''
+    def write(self, s:str):
+        self.buf += s
+        while '\n' in self.buf:
+            line, self.buf = self.buf.split('\n', 1)
+            if line.strip() and '\r' not in line: self.log(line.rstrip())
+    def flush(self): pass
+
+def _kernel_manager():
+    "Kernels on local IPC sockets (no TCP port is opened, so the kernel has nothing to warn about), their stderr in the run folder."
+    import tempfile, uuid
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+    class IPCKernelManager(AsyncKernelManager):
+        @default('transport')
+        def _default_transport(self): return 'ipc'
+        @default('ip')                    # absolute: the kernel starts in its run folder, the client stays here
+        def _default_ip(self): return os.path.join(tempfile.gettempdir(), f'imdm-kernel-{uuid.uuid4().hex[:12]}')
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # the kernel's own chatter (shutdown notices) goes to kernel.log in its run folder, not to the terminal
+            with open(Path(kw.get('cwd') or '.') / 'kernel.log', 'a') as f: kw.setdefault('stderr', f); await super()._async_launch_kernel(kernel_cmd, **kw)
+    return IPCKernelManager
+
+def _attempts(folder:Path) -> list:
+    "The earlier attempts recorded in a run folder's status.json."
+    try: return json.loads((folder / 'status.json').read_text()).get('attempts', [])
+    except (OSError, ValueError): return []
+
+RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
+
 def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', overwrite:bool=False,
                    progress:bool=False, log=print) -> RunResult:
     "Execute experiment `name` with `params` in `runs_dir/{key}` (skipped when finished; resumed in place when not)."
     import papermill as pm
     params, src = dict(params or {}), experiment_path(name)
+    check_params(name, params)                                                  # before anything is made
     key = run_key(name, params)
-    runs_dir = Path(runs_dir); runs_dir.mkdir(parents=True, exist_ok=True)
+    runs_dir = _folder(runs_dir)
     folder, t0 = runs_dir / key, time.perf_counter()
     if (folder / 'metrics.json').exists() and not overwrite:
         log(f"{key}: already finished, not run again (pass overwrite=True to redo it)")
         return RunResult(name, key, str(folder), 'cached', 0.)
     if overwrite: shutil.rmtree(folder, ignore_errors=True)
-    resumed = folder.exists()
+    resumed, attempts = folder.exists(), _attempts(folder)
     folder.mkdir(exist_ok=True)
     _write(folder / 'params.json', params)
-    status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__}
-    _write(folder / 'status.json', {**status, 'status': 'running'})
-    log(f"{key}: {'resuming' if resumed else 'running'} {name}")
+    status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
+              'host': socket.gethostname(), 'pid': os.getpid()}
+    _write(folder / 'status.json', {**status, 'status': 'running', 'attempts': attempts})
+    again = f"running again in its folder ({'it resumes from its checkpoints' if name in RESUMABLE else 'this experiment starts over'})"
+    log(f"{key}: {again if resumed else 'running'} {name}")
     try:
         # the kernel starts in `folder` through nbclient's resources, not papermill's `cwd`, which changes the
         # directory of this whole process and so of every other run side by side (`run_chain(jobs=2)`)
         pm.execute_notebook(str(src), str(folder / 'notebook.ipynb'), parameters=params,
-                            resources={'metadata': {'path': str(folder.resolve())}},
-                            progress_bar=progress, log_output=False, kernel_name='python3')
+                            resources={'metadata': {'path': str(folder.resolve())}}, stdout_file=_Lines(log),
+                            progress_bar=progress, log_output=False, kernel_name='python3', kernel_manager_class=_kernel_manager())
         ok = (folder / 'metrics.json').exists()
         result = RunResult(name, key, str(folder), 'done' if ok else 'failed', time.perf_counter() - t0,
                            None if ok else 'the notebook finished without writing metrics.json')
     except Exception as e:                                                      # recorded, not raised: a batch goes on
         msg = str(e).strip().splitlines()
         result = RunResult(name, key, str(folder), 'failed', time.perf_counter() - t0, '\n'.join(msg[-20:]) or repr(e))
-    _write(folder / 'status.json', {**status, 'status': result.status, 'seconds': result.seconds, 'error': result.error})
+    attempts = [*attempts, {'started': status['started'], 'seconds': result.seconds, 'status': result.status}]
+    _write(folder / 'status.json', {**status, 'status': result.status, 'seconds': sum(a['seconds'] for a in attempts),
+                                    'attempts': attempts, 'error': result.error})
     log(f"{key}: {result.status} in {result.seconds:.0f} s" + (f"\n{result.error}" if result.error else ''))
     return result
 
 def run_batch(name:str, grid:list[dict], runs_dir:str|Path='runs', **kwargs) -> list[RunResult]:
-    "Run `name` once per parameter set; failures are recorded and the others still run."
+    "Run `name` once per parameter set, every set checked first; a run that fails is recorded and the others still run."
+    for i, p in enumerate(grid):
+        try: check_params(name, p)
+        except ValueError as e: raise ValueError(f"run {i} of the batch: {e}") from None
     return [run_experiment(name, p, runs_dir, **kwargs) for p in grid]
 
 # %% ../nbs/81_runner.ipynb #da37e76e
 def params_dir() -> Path: return Path(imdm.__file__).parent / 'params'
 
+CHAIN_KEYS, STAGE_KEYS = ['name', 'notes', 'shared', 'stages'], ['id', 'notebook', 'params', 'takes', 'notes']
+
+def check_chain(chain, where:str='the chain', notebook_paths:bool=False) -> dict:
+    "`chain` if its layout is right: known keys, stages with unique identifier ids, packaged notebooks (paths only when `notebook_paths`), dict parameters."
+    def bad(msg): raise ValueError(f"{where}: {msg}")
+    if not isinstance(chain, dict): bad(f"a chain is a JSON object with {CHAIN_KEYS}, not {type(chain).__name__}")
+    if extra := sorted(set(chain) - set(CHAIN_KEYS)): bad(f"unknown keys {extra}; allowed keys are {CHAIN_KEYS}")
+    shared = chain.get('shared', {})
+    if not isinstance(shared, dict): bad(f"shared={shared!r} must be an object of parameters")
+    for k, v in shared.items(): check_name('shared parameter', k); check_json_data(f"shared.{k}", v)
+    stages = chain.get('stages')
+    if not isinstance(stages, list) or not stages: bad(f"stages={stages!r} must be a non-empty list of stages")
+    seen = set()
+    for n, s in enumerate(stages):
+        if not isinstance(s, dict): bad(f"stage {n} must be an object with {STAGE_KEYS}, not {s!r}")
+        if extra := sorted(set(s) - set(STAGE_KEYS)): bad(f"stage {n} has unknown keys {extra}; allowed keys are {STAGE_KEYS}")
+        if 'id' not in s: bad(f"stage {n} has no 'id'")
+        sid = check_name(f"{where}: stage id", s['id'])
+        if sid in seen: bad(f"stage id {sid!r} is repeated")
+        seen.add(sid)
+        nb = s.get('notebook')
+        packaged = isinstance(nb, str) and nb.isidentifier() and (experiments_dir() / f'{nb}.ipynb').exists()
+        if not packaged and not (notebook_paths and isinstance(nb, str) and nb.endswith('.ipynb') and Path(nb).exists()):
+            known = sorted(q.stem for q in experiments_dir().glob('*.ipynb'))
+            bad(f"stage {sid!r} names notebook={nb!r}; a chain file runs the packaged experiments only: {known}")
+        if not isinstance(s.get('params', {}), dict): bad(f"stage {sid!r}: params={s['params']!r} must be an object")
+        takes = s.get('takes', [])
+        if not isinstance(takes, list) or not all(isinstance(t, str) for t in takes): bad(f"stage {sid!r}: takes={takes!r} must be a list of names")
+    return chain
+
 def load_chain(name_or_path:str) -> dict:
-    "A chain from `imdm/params/{name}.json` or a JSON file."
+    "A chain from `imdm/params/{name}.json` or a JSON file, its layout checked; a file names packaged experiments only."
     p = Path(name_or_path)
     if not p.exists(): p = params_dir() / f'{name_or_path}.json'
-    if not p.exists():
+    if not p.exists() or not name_or_path:
         known = sorted(q.stem for q in params_dir().glob('*.json'))
         raise ValueError(f"unknown chain {name_or_path!r}: not a file, and not one of {known}")
-    chain = json.loads(p.read_text())
-    ids = [s['id'] for s in chain['stages']]
-    if len(set(ids)) != len(ids): raise ValueError(f"chain {name_or_path!r} repeats a stage id: {ids}")
-    return chain
+    if p.is_dir(): raise ValueError(f"chain {name_or_path!r} is a folder; give a JSON file")
+    try: chain = json.loads(p.read_text())
+    except UnicodeDecodeError: raise ValueError(f"chain {str(p)!r} is not a text file") from None
+    except json.JSONDecodeError as e: raise ValueError(f"chain {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    return check_chain(chain, f"chain {str(p)!r}")
 
 def _resolve(value, folders:dict):
     "Replace '@id' strings (anywhere inside dicts and lists) by the folder of stage `id`."
@@ -117,7 +234,7 @@ def _resolve(value, folders:dict):
 def chain_params(chain:dict, stage:dict, folders:dict) -> dict:
     "A stage's parameters: the chain's shared ones (for keys the stage takes) under its own, references resolved."
     shared = chain.get('shared', {})
-    return _resolve({**{k: v for k, v in shared.items() if k in stage.get('takes', shared)}, **stage['params']}, folders)
+    return _resolve({**{k: v for k, v in shared.items() if k in stage.get('takes', shared)}, **stage.get('params', {})}, folders)
 
 # %% ../nbs/81_runner.ipynb #f9c19184
 def stage_needs(stage:dict) -> set[str]:
@@ -129,8 +246,8 @@ def stage_needs(stage:dict) -> set[str]:
         return set()
     return refs(stage.get('params', {}))
 
-def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print) -> dict:
-    "Call `run_one(id)` for each id once the ids it needs have succeeded, `jobs` at a time; an id whose need failed is skipped."
+def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print, on_skip=None) -> dict:
+    "Call `run_one(id)` for each id once the ids it needs have succeeded, `jobs` at a time; an id whose need failed is skipped (and `on_skip(id)` told)."
     from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
     status, running = {}, {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -140,6 +257,7 @@ def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print) -> dict
                 if i in status or i in running: continue
                 if any(status.get(n) in ('failed', 'skipped') for n in needs[i]):
                     status[i] = 'skipped'; log(f"stage {i} skipped: it needs {sorted(needs[i])}, and one of them failed")
+                    if on_skip is not None: on_skip(i)
                 elif len(running) < max(1, jobs) and all(status.get(n) == 'ok' for n in needs[i]):
                     running[i] = pool.submit(run_one, i)
             if not running:
@@ -150,15 +268,26 @@ def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print) -> dict
                 status[i] = 'ok' if running.pop(i).result() else 'failed'
     return status
 
-def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None, jobs:int=1, log=print) -> list[RunResult]:
-    "Run a chain's stages, each once the stages it names have finished, `jobs` at a time (finished ones are skipped)."
-    chain = load_chain(chain) if isinstance(chain, str) else chain
-    runs_dir, folders, results = Path(runs_dir).resolve(), {}, {}
+def _check_stages(chain:dict, only, jobs) -> dict:
+    "Every stage's parameters checked (references stand in for folders), before anything runs; the stages' needs."
     stages = {s['id']: s for s in chain['stages']}
     needs = {i: stage_needs(s) for i, s in stages.items()}
-    for i in stages:                      # an unknown name fails here, before anything runs
-        unknown = needs[i] - set(list(stages)[:list(stages).index(i)])
-        if unknown: raise ValueError(f"stage {i} names {sorted('@' + u for u in unknown)}, which are not earlier stages; earlier stages are {list(stages)[:list(stages).index(i)]}")
+    for n, i in enumerate(stages):                      # an unknown name fails here, before anything runs
+        unknown = needs[i] - set(list(stages)[:n])
+        if unknown: raise ValueError(f"stage {i} names {sorted('@' + u for u in unknown)}, which are not earlier stages; earlier stages are {list(stages)[:n]}")
+        try: check_params(stages[i]['notebook'], chain_params(chain, stages[i], {j: f'@{j}' for j in stages}))
+        except ValueError as e: raise ValueError(f"stage {i!r} ({stages[i]['notebook']}): {e}") from None
+    if only is not None:
+        if unknown := [i for i in only if i not in stages]: raise ValueError(f"--only names {unknown}, which are not stages of this chain: {list(stages)}")
+    check_int('jobs', jobs, 1)
+    return needs
+
+def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None, jobs:int=1, log=print) -> list[RunResult]:
+    "Run a chain's stages, each once the stages it names have finished, `jobs` at a time (finished ones are skipped); a stage skipped because a need failed is recorded."
+    chain = load_chain(chain) if isinstance(chain, str) else check_chain(chain, notebook_paths=True)   # Python callers may run their own notebooks
+    needs = _check_stages(chain, only, jobs)
+    runs_dir, folders, results = _folder(runs_dir).resolve(), {}, {}
+    stages = {s['id']: s for s in chain['stages']}
     todo = [i for i in stages if only is None or i in only]
     for i in stages:                      # the folders of stages not run now, where they do not wait on one that is
         if i not in todo and needs[i] <= set(folders):
@@ -170,7 +299,18 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
         res = run_experiment(stages[i]['notebook'], params, runs_dir, log=lambda m: say(f"[{i}] {m}"))
         with lock: results[i], folders[i] = res, res.folder
         return res.status != 'failed'
-    with _threads_per_job(jobs): run_graph(todo, {i: needs[i] & set(todo) for i in todo}, run_one, jobs, say)
+    def skip(i):                          # a record in the folder the stage would have had, for `imdm runs`
+        with lock:
+            params = chain_params(chain, stages[i], folders)
+            key = run_key(stages[i]['notebook'], params); folder = runs_dir / key
+            failed = sorted(n for n in needs[i] if results.get(n) is not None and results[n].status in ('failed', 'skipped'))
+            error = f"not run: it needs {failed}, which did not finish"
+            if not (folder / 'metrics.json').exists():
+                folder.mkdir(exist_ok=True)
+                _write(folder / 'status.json', {'experiment': stages[i]['notebook'], 'params': params, 'status': 'skipped',
+                                                'attempts': _attempts(folder), 'error': error})
+            results[i] = RunResult(stages[i]['notebook'], key, str(folder), 'skipped', 0., error); folders[i] = str(folder)
+    with _threads_per_job(jobs, say): run_graph(todo, {i: needs[i] & set(todo) for i in todo}, run_one, jobs, say, on_skip=skip)
     return [results[i] for i in todo if i in results]
 
 def _serial(log):
@@ -180,11 +320,17 @@ def _serial(log):
         with lock: log(m)
     return say
 
+def _cores() -> int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
 @contextmanager
-def _threads_per_job(jobs:int):
-    "Side by side, each stage's kernel gets an equal share of the cores (unless OMP_NUM_THREADS is set already)."
-    if jobs <= 1 or 'OMP_NUM_THREADS' in os.environ: yield; return
-    os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))
+def _threads_per_job(jobs:int, log=None):
+    "Each stage's kernel gets an equal share of the cores this process may use (unless OMP_NUM_THREADS is set already)."
+    if 'OMP_NUM_THREADS' in os.environ:
+        if log: log(f"each stage runs on OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} threads")
+        yield; return
+    n = max(1, _cores() // jobs)
+    if log: log(f"each stage runs on {n} thread{'s' * (n > 1)} ({_cores()} cores, {jobs} stage{'s' * (jobs > 1)} at a time)")
+    os.environ['OMP_NUM_THREADS'] = str(n)
     try: yield
     finally: del os.environ['OMP_NUM_THREADS']
 
@@ -193,22 +339,34 @@ def gather(runs_dir:str|Path='runs') -> list[dict]:
     "One record per run folder: its key, experiment, status, parameters and metrics."
     rows = []
     for folder in sorted(Path(runs_dir).glob('*/status.json')):
-        st, d = json.loads(folder.read_text()), folder.parent
-        m = d / 'metrics.json'
-        rows.append({'key': d.name, 'experiment': st.get('experiment'), 'status': st.get('status'),
+        try: st = json.loads(folder.read_text())
+        except ValueError: st = {'status': 'unreadable', 'error': f"{folder} is not valid JSON"}
+        d, m = folder.parent, folder.parent / 'metrics.json'
+        rows.append({'key': d.name, 'experiment': st.get('experiment'), 'status': _live_status(st),
                      'seconds': st.get('seconds'), 'params': st.get('params'),
                      'metrics': json.loads(m.read_text()) if m.exists() else None, 'error': st.get('error')})
     return rows
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except PermissionError: return True
+
+def _live_status(st:dict) -> str:
+    "A run's recorded status, except that 'running' by a process of this machine that is gone reads 'interrupted'."
+    if st.get('status') == 'running' and st.get('host') == socket.gethostname() and st.get('pid') and not _alive(st['pid']):
+        return 'interrupted'
+    return st.get('status')
 
 def runs_table(rows:list[dict]) -> str:
     "A markdown table of gathered runs: key, experiment, status, minutes and the parameters that differ."
     if not rows: return '(no runs)'
     keys = sorted({k for r in rows for k in (r['params'] or {})})
     varying = [k for k in keys if len({json.dumps((r['params'] or {}).get(k), sort_keys=True) for r in rows}) > 1]
-    head = ['run', 'experiment', 'status', 'minutes', *varying]
+    head = ['run', 'experiment', 'status', 'minutes', *varying, 'error']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in rows:
         cells = [r['key'], r['experiment'], r['status'], f"{(r['seconds'] or 0) / 60:.1f}",
-                 *(json.dumps((r['params'] or {}).get(k)) for k in varying)]
+                 *(json.dumps((r['params'] or {}).get(k)) for k in varying), (r['error'] or '').strip().split('\n')[-1][:120]]
         lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
     return '\n'.join(lines)

@@ -118,8 +118,9 @@ def _resume(out_dir, student, train_config, iters):
 def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
          batch_fn:Callable[[int, torch.Generator], Tensor], # (index, generator) -> x0 (B, L)
          config:SDTTConfig, train_config:TrainConfig, # train_config.steps: optimizer steps per round
-         on_round:Callable[[int, TrainState], None]|None=None, out_dir:str|Path|None=None) -> TrainState:
-    "Distil `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`)."
+         on_round:Callable[[int, TrainState], None]|None=None, out_dir:str|Path|None=None,
+         log:Callable[[str], None]|None=None) -> TrainState:
+    "Distil `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`); `log` gets the loss records."
     iters = train_config.steps
     state, first = _resume(out_dir, student, train_config, iters)
     if first > 0: teacher = load_model(Path(out_dir)/'rounds'/f'round_{first - 1}', next(student.parameters()).device)
@@ -128,7 +129,7 @@ def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
         frozen, dt = copy.deepcopy(teacher).eval().requires_grad_(False), config.dt(r)
         loss_fn = lambda m, i, g: sdtt_loss(m, frozen, schedule, batch_fn(i, g), dt, g, steps=config.steps_per_target,
                                              t_eps=config.t_eps, divergence=config.divergence, draws=config.draws)
-        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt)
+        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log)
         if out_dir is not None and world()[0] == 0: save_model(student, Path(out_dir)/'rounds'/f'round_{r}')
         barrier()
         if on_round is not None: on_round(r, state)

@@ -100,5 +100,10 @@ def table_task(joint, name:str='table') -> SyntheticTask:
     return SyntheticTask(name, joint / joint.sum())
 
 def make_task(name:str='equal', **kwargs) -> SyntheticTask:
-    "A task from its registry name (`equal`, `parity`, `table`) and arguments."
-    return TASKS[name](**kwargs)
+    "A task from its registry name (`equal`, `parity`, `table`) and arguments (unknown ones are named)."
+    import inspect
+    make = TASKS[name]
+    allowed = [q for q in inspect.signature(make).parameters if q not in ('self', 'args', 'kwargs')]
+    if unknown := sorted(set(kwargs) - set(allowed)): raise ValueError(f"task {name!r} has no arguments {unknown}; it takes {allowed}")
+    try: return make(**kwargs)
+    except TypeError as e: raise ValueError(f"task {name!r} with {kwargs}: {e}") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_float, check_int, make_generator, default_device
+from .core import Config, check_choice, check_float, check_int, check_device, make_generator, default_device
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -64,15 +64,21 @@ class SyntheticParams(Config):
     def __post_init__(self):
         make_task(self.task, **self.task_args)                 # fails early on a bad task
         check_choice('model_size', self.model_size, list(DIT_PRESETS))
-        NoiseSpec(self.noise_kind, self.noise_dim, self.noise_scale)
+        check_int('noise_dim', self.noise_dim, 1); check_float('noise_scale', self.noise_scale, 0., open_lo=True)
+        try: NoiseSpec(self.noise_kind, self.noise_dim, self.noise_scale)
+        except ValueError as e: raise ValueError(f"noise_{e}") from None                       # NoiseSpec's `kind` is our `noise_kind`
         check_choice('draws', self.draws, list(DRAWS))
         for m in self.models: check_choice('model', m, MODELS)
         if not self.seeds: raise ValueError("seeds must name at least one seed")
+        for s in self.seeds: check_int('seeds', s, 0)
+        if len(set(self.seeds)) < len(self.seeds): raise ValueError(f"seeds={self.seeds!r} repeats a seed")
+        if not self.eval_steps: raise ValueError("eval_steps must list at least one step count")
+        check_device(self.device)
         for s in self.eval_steps: check_int('eval_steps', s, 1)
         for k in ('batch_size', 'teacher_iters', 'coupling_pairs', 'coupling_steps', 'rounds', 'mdm_rounds', 'sdtt_redi_rounds',
                   'redi_iters', 'sdtt_iters', 'samples', 'n_noise'): check_int(k, getattr(self, k), 1)
         check_float('lr', self.lr, 0., open_lo=True)
-        if self.sdtt_teacher_steps < 2 or self.sdtt_teacher_steps & (self.sdtt_teacher_steps - 1):
+        if not isinstance(self.sdtt_teacher_steps, int) or self.sdtt_teacher_steps < 2 or self.sdtt_teacher_steps & (self.sdtt_teacher_steps - 1):
             raise ValueError(f"sdtt_teacher_steps={self.sdtt_teacher_steps!r} must be a power of 2 >= 2 (each SDTT round halves it down to one step)")
 
     @property

@@ -15,16 +15,17 @@ from torch import nn, Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, Registry, check_choice, check_int, check_float, eval_mode
+from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, fault_point
 from .dit import DiT, DiTConfig
 from .ar import ARLM
 from .forward import NoiseSpec
 from .denoisers import Denoiser
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'LossFn', 'TrainConfig', 'lr_at', 'EMA', 'world', 'barrier', 'LossModule', 'TrainState', 'make_state',
-           'train_step', 'train', 'model_spec', 'build_model', 'save_model', 'load_model', 'save_checkpoint',
-           'latest_checkpoint', 'load_checkpoint']
+__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'EMA', 'world', 'barrier', 'LossModule', 'TrainState',
+           'make_state', 'train_step', 'train', 'model_spec', 'build_model', 'remove_stale_tmp', 'save_model',
+           'load_model', 'load_weights', 'save_checkpoint', 'safetensors_header', 'safetensors_problem',
+           'weights_problem', 'checkpoints', 'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/50_training.ipynb #f7695b58
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TrainConfig(Config):
     ema: float|None = 0.9999          # EMA decay (None: no EMA)
     log_every: int = 50               # steps between history records
     ckpt_every: int|None = None       # steps between checkpoints (None: only at the end, if a folder is given)
+    keep_checkpoints: int|None = 3    # the newest checkpoints kept on disk (None: all of them)
     seed: int = 0                     # seeds the generator behind every random draw of the loss
     progress: bool = True             # tqdm bar
 
@@ -49,6 +51,9 @@ class TrainConfig(Config):
         check_int('steps', self.steps, 1); check_int('warmup', self.warmup, 0); check_int('accumulate', self.accumulate, 1)
         check_int('log_every', self.log_every, 1)
         if self.ckpt_every is not None: check_int('ckpt_every', self.ckpt_every, 1)
+        if self.keep_checkpoints is not None: check_int('keep_checkpoints', self.keep_checkpoints, 1)
+        for k in ('beta1', 'beta2'): check_float(k, getattr(self, k), 0., 1.)
+        check_float('weight_decay', self.weight_decay, 0.)
         check_float('lr', self.lr, 0., open_lo=True)
         check_choice('lr_schedule', self.lr_schedule, list(LR_SCHEDULES))
         if self.ema is not None: check_float('ema', self.ema, 0., 1.)
@@ -130,6 +135,7 @@ class TrainState:
     generator: torch.Generator
     step: int = 0
     history: list = field(default_factory=list)
+    running: list = field(default_factory=list)   # losses since the last full `log_every` record (kept across a resume)
     ddp: nn.Module|None = None                    # the DistributedDataParallel wrapper under torchrun
 
 def make_state(model:nn.Module, config:TrainConfig) -> TrainState:
@@ -160,6 +166,9 @@ def train_step(state:TrainState, loss_fn:LossFn, config:TrainConfig) -> float:
         loss = (state.ddp(loss_fn, i, state.generator) if state.ddp is not None else loss_fn(model, i, state.generator)) / config.accumulate
         loss.backward()
         total += loss.item()
+    if not math.isfinite(total):                  # stop before the optimizer writes NaNs into the weights
+        raise FloatingPointError(f"the loss is {total} at step {state.step + 1} (lr {lr_at(config, state.step):.3g}): training diverged; "
+                                 f"lower the learning rate or check the data")
     if config.grad_clip is not None: nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     opt.step(); opt.zero_grad(set_to_none=True)
     if state.ema is not None: state.ema.update(model)
@@ -168,22 +177,32 @@ def train_step(state:TrainState, loss_fn:LossFn, config:TrainConfig) -> float:
 
 # %% ../nbs/50_training.ipynb #71399964
 def train(model:nn.Module, loss_fn:LossFn, config:TrainConfig, state:TrainState|None=None,
-          ckpt_dir:str|Path|None=None, val_fn:Callable[[TrainState], dict]|None=None) -> TrainState:
-    "Minimise `loss_fn` for `config.steps` optimizer steps; resume from `state` when given."
+          ckpt_dir:str|Path|None=None, val_fn:Callable[[TrainState], dict]|None=None, log:Callable[[str], None]|None=None) -> TrainState:
+    "Minimise `loss_fn` for `config.steps` optimizer steps; resume from `state` when given; `log` gets a line per record."
     state = state or make_state(model, config)
     rank = world()[0]
+    if ckpt_dir is not None and rank == 0: remove_stale_tmp(ckpt_dir)
     model.train()
     bar = tqdm(total=config.steps, initial=state.step, disable=not config.progress or rank > 0, desc='training', leave=False)
-    t0, running = time.perf_counter(), []
+    t0 = time.perf_counter()
     while state.step < config.steps:
-        running.append(train_step(state, loss_fn, config)); bar.update(1)
-        if state.step % config.log_every == 0 or state.step == config.steps:
-            rec = {'step': state.step, 'loss': sum(running) / len(running), 'lr': lr_at(config, state.step - 1),
-                   'seconds': time.perf_counter() - t0}
+        state.running.append(train_step(state, loss_fn, config)); bar.update(1)
+        fault_point('train-step')
+        full = state.step % config.log_every == 0
+        if full or state.step == config.steps:
+            # a record off the `log_every` grid (the end of a shorter run) keeps its losses for the next full record,
+            # so a resumed run logs the values an uninterrupted one does
+            rec = {'step': state.step, 'loss': sum(state.running) / len(state.running), 'lr': lr_at(config, state.step - 1),
+                   'seconds': time.perf_counter() - t0, **({} if full else {'partial': True})}
             if val_fn is not None and rank == 0:
                 with eval_mode(model): rec.update(val_fn(state))
-            state.history.append(rec); running = []
+            if bad := [k for k, v in rec.items() if isinstance(v, float) and not math.isfinite(v)]:
+                raise FloatingPointError(f"{', '.join(f'{k}={rec[k]}' for k in bad)} at step {state.step}: training diverged; lower the learning rate or check the data")
+            state.history.append(rec)
+            if full: state.running = []
             bar.set_postfix(loss=f"{rec['loss']:.4f}")
+            if log is not None and rank == 0:
+                log(f"step {state.step}/{config.steps}: " + ', '.join(f"{k} {v:.4g}" for k, v in rec.items() if k not in ('step', 'partial', 'seconds')))
         if ckpt_dir is not None and (state.step == config.steps or (config.ckpt_every and state.step % config.ckpt_every == 0)):
             if rank == 0: save_checkpoint(state, config, ckpt_dir)
             barrier()
@@ -218,11 +237,25 @@ def _atomic_dir(final:Path):
         os.replace(tmp, final)
     return tmp, commit
 
+def _pid_alive(pid:int) -> bool:
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except PermissionError: return True
+
+def remove_stale_tmp(folder:str|Path) -> list[Path]:
+    "Remove the `.tmp-*` folders of saves whose process is gone (a save killed half way); return them."
+    gone = []
+    for tmp in Path(folder).glob('.tmp-*'):
+        pid = tmp.name.rsplit('-', 1)[-1]
+        if tmp.is_dir() and (not pid.isdigit() or not _pid_alive(int(pid))): shutil.rmtree(tmp, ignore_errors=True); gone.append(tmp)
+    return gone
+
 def _write_json(path:Path, obj):
     tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
 
 def save_model(model:nn.Module, path:str|Path, ema:EMA|None=None, extra:dict|None=None) -> Path:
     "Write `model` (with the EMA weights, when given) to the folder `path`, atomically."
+    if Path(path).parent.exists(): remove_stale_tmp(Path(path).parent)
     tmp, commit = _atomic_dir(Path(path))
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if ema is not None: weights.update({k: v.detach().cpu() for k, v in ema.shadow.items()})
@@ -235,46 +268,130 @@ def load_model(path:str|Path, device='cpu') -> nn.Module:
     "Rebuild and load a model saved by `save_model` (safetensors: no code is executed)."
     path = Path(path)
     if not (path/'config.json').exists(): raise FileNotFoundError(f"no saved model at {path} (config.json missing)")
-    model = build_model(json.loads((path/'config.json').read_text())['model'])
-    model.load_state_dict(load_file(path/'model.safetensors'))
+    try: spec = json.loads((path/'config.json').read_text())['model']
+    except (ValueError, KeyError, TypeError): raise ValueError(f"{path/'config.json'} is not the config of a saved model") from None
+    model = build_model(spec)
+    load_weights(model, path/'model.safetensors')
     return model.to(device)
+
+def load_weights(model:nn.Module, file:str|Path, device='cpu'):
+    "Load a safetensors file into `model`, strictly; a damaged file or one of another architecture is a `ValueError` naming it."
+    from safetensors import SafetensorError
+    try: sd = load_file(file, device=str(device))
+    except (SafetensorError, OSError) as e: raise ValueError(f"{file} cannot be read ({e}); it is damaged or incomplete") from None
+    try: model.load_state_dict(sd)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise ValueError(f"{file} does not fit the architecture it is loaded as: {' '.join(first[1:3]) or first[0]}"[:400]) from None
 
 # %% ../nbs/50_training.ipynb #0e839236
 def save_checkpoint(state:TrainState, config:TrainConfig, ckpt_dir:str|Path) -> Path:
-    "Write the full training state to `ckpt_dir/step_{N}` atomically and point `latest` at it."
+    "Write the full training state to `ckpt_dir/step_{N}` atomically, point `latest` at it, keep the newest `keep_checkpoints`."
     ckpt_dir = Path(ckpt_dir)
     final = ckpt_dir / f"step_{state.step:08d}"
     tmp, commit = _atomic_dir(final)
     save_file({k: v.detach().contiguous().cpu() for k, v in state.model.state_dict().items()}, tmp/'model.safetensors')
     if state.ema is not None: save_file({k: v.cpu() for k, v in state.ema.shadow.items()}, tmp/'ema.safetensors')
+    fault_point('checkpoint-save')                                       # the fault tests die here, half way
     torch.save(state.optimizer.state_dict(), tmp/'optimizer.pt')
     save_file({'generator': state.generator.get_state()}, tmp/'rng.safetensors')
-    meta = {'step': state.step, 'history': state.history, 'train': config.to_dict(), 'model': model_spec(state.model),
+    meta = {'step': state.step, 'history': state.history, 'running': state.running, 'train': config.to_dict(), 'model': model_spec(state.model),
             'ema': None if state.ema is None else {'decay': state.ema.decay, 'updates': state.ema.updates}}
     _write_json(tmp/'state.json', meta)
     commit()
     _write_json(ckpt_dir/'latest.json', {'path': final.name, 'step': state.step})
+    if config.keep_checkpoints is not None:
+        for old in checkpoints(ckpt_dir)[config.keep_checkpoints:]: shutil.rmtree(old, ignore_errors=True)
     return final
 
-def latest_checkpoint(ckpt_dir:str|Path) -> Path|None:
-    "The folder of the newest complete checkpoint in `ckpt_dir`, or None."
-    f = Path(ckpt_dir)/'latest.json'
-    return Path(ckpt_dir)/json.loads(f.read_text())['path'] if f.exists() else None
+def safetensors_header(file:str|Path) -> dict:
+    "The tensors a safetensors file declares ({name: {'dtype', 'shape', 'data_offsets'}}), read from its header only."
+    with open(file, 'rb') as h:
+        size = int.from_bytes(h.read(8), 'little')
+        if not 2 <= size <= 100_000_000: raise ValueError('bad header size')
+        header = json.loads(h.read(size))
+    return {k: v for k, v in header.items() if k != '__metadata__'}
+
+def safetensors_problem(file:str|Path) -> str|None:
+    "Why a safetensors file cannot be loaded (missing, empty, truncated, damaged), or None; reads the header and the file size only."
+    f = Path(file)
+    if not f.is_file(): return f"{f} is missing"
+    try: tensors = safetensors_header(f)
+    except (OSError, ValueError, UnicodeDecodeError): return f"{f} is damaged or empty (no readable header)"
+    with open(f, 'rb') as h: size = int.from_bytes(h.read(8), 'little')
+    end = max((v['data_offsets'][1] for v in tensors.values()), default=0)
+    if f.stat().st_size < 8 + size + end: return f"{f} is truncated ({f.stat().st_size} bytes of {8 + size + end})"
+    return None
+
+def weights_problem(folder:str|Path) -> str|None:
+    "Why the saved model in `folder` cannot be loaded: a damaged weights file, or weights of another shape than its config builds; None when it loads."
+    folder = Path(folder)
+    if problem := safetensors_problem(folder/'model.safetensors'): return problem
+    with torch.device('meta'): model = build_model(json.loads((folder/'config.json').read_text())['model'])   # shapes without memory
+    want = {k: list(v.shape) for k, v in model.state_dict().items()}
+    have = {k: v['shape'] for k, v in safetensors_header(folder/'model.safetensors').items()}
+    if missing := sorted(set(want) - set(have)): return f"{folder/'model.safetensors'} lacks {missing[:3]} that its config.json needs"
+    if extra := sorted(set(have) - set(want)): return f"{folder/'model.safetensors'} has {extra[:3]} that its config.json does not build"
+    if wrong := [k for k in want if want[k] != have[k]]: return f"{folder/'model.safetensors'}: {wrong[0]} has shape {have[wrong[0]]}, its config.json builds {want[wrong[0]]}"
+    return None
+
+def checkpoints(ckpt_dir:str|Path) -> list[Path]:
+    "The checkpoint folders in `ckpt_dir`, newest first."
+    return sorted((p for p in Path(ckpt_dir).glob('step_*') if p.is_dir()), key=lambda p: p.name, reverse=True)
+
+def checkpoint_problem(path:str|Path) -> str|None:
+    "Why the checkpoint folder `path` cannot be resumed from (a missing, truncated or unreadable file), or None when it is whole."
+    import zipfile
+    from safetensors import safe_open
+    path = Path(path)
+    try: meta = json.loads((path/'state.json').read_text()); meta['step'], meta['train'], meta['model']
+    except (OSError, ValueError, KeyError, TypeError): return f"{path/'state.json'} is missing or unreadable"
+    names = ['model.safetensors', 'rng.safetensors'] + (['ema.safetensors'] if meta.get('ema') else [])
+    for name in names:
+        if problem := safetensors_problem(path/name): return problem
+    try:
+        with zipfile.ZipFile(path/'optimizer.pt') as z:
+            if z.testzip() is not None: return f"{path/'optimizer.pt'} is damaged"
+    except (OSError, zipfile.BadZipFile): return f"{path/'optimizer.pt'} is missing or damaged"
+    return None
+
+def latest_checkpoint(ckpt_dir:str|Path, log=None) -> Path|None:
+    "The newest whole checkpoint in `ckpt_dir` (the one `latest.json` names, else an older one when it is damaged), or None."
+    ckpt_dir, named = Path(ckpt_dir), None
+    try: named = ckpt_dir / json.loads((ckpt_dir/'latest.json').read_text())['path']
+    except (OSError, ValueError, KeyError, TypeError): pass
+    for cand in ([named] if named is not None else []) + [c for c in checkpoints(ckpt_dir) if c != named]:
+        if not cand.is_dir(): continue
+        problem = checkpoint_problem(cand)
+        if problem is None: return cand
+        (log or print)(f"skipping checkpoint {cand.name}: {problem}")
+    return None
 
 # %% ../nbs/50_training.ipynb #5e454894
+RESUME_FREE = ('steps', 'progress', 'log_every', 'ckpt_every', 'keep_checkpoints')   # settings a resumed run may change
+
 def load_checkpoint(path:str|Path, model:nn.Module|None=None, config:TrainConfig|None=None, device='cpu') -> TrainState:
-    "Restore a `TrainState` from a checkpoint folder (or a run's checkpoint folder, via `latest.json`)."
+    "Restore a `TrainState` from a checkpoint folder (or a run's checkpoint folder: its newest whole checkpoint), refusing other settings or another architecture."
     path = Path(path)
-    if (path/'latest.json').exists(): path = latest_checkpoint(path)
+    if (path/'latest.json').exists() or list(path.glob('step_*')):
+        found = latest_checkpoint(path)
+        if found is None: raise ValueError(f"no whole checkpoint in {path}: every one is damaged")
+        path = found
     if not (path/'state.json').exists(): raise FileNotFoundError(f"no checkpoint at {path} (state.json missing)")
     meta = json.loads((path/'state.json').read_text())
-    config = config or TrainConfig.from_dict(meta['train'])
+    saved = TrainConfig.from_dict(meta['train'])
+    config = config or saved
+    if diff := [k for k in TrainConfig.field_names() if k not in RESUME_FREE and getattr(config, k) != getattr(saved, k)]:
+        raise ValueError(f"{path} was trained with {', '.join(f'{k}={getattr(saved, k)!r}' for k in diff)}; this run asks for "
+                         f"{', '.join(f'{k}={getattr(config, k)!r}' for k in diff)}: resume with the same settings, or use a new folder")
+    if model is not None and model_spec(model) != meta['model']:
+        raise ValueError(f"{path} holds a different architecture than the model it is loaded into: saved {meta['model']}, given {model_spec(model)}"[:600])
     model = (model or build_model(meta['model'])).to(device)
-    model.load_state_dict(load_file(path/'model.safetensors', device=str(device)))
+    load_weights(model, path/'model.safetensors', device)
     state = make_state(model, config)
     state.optimizer.load_state_dict(torch.load(path/'optimizer.pt', map_location=device, weights_only=True))
     if state.ema is not None and meta['ema'] is not None:
         state.ema.load_state_dict({**meta['ema'], 'shadow': load_file(path/'ema.safetensors', device=str(device))}, model)
     state.generator.set_state(load_file(path/'rng.safetensors')['generator'])
-    state.step, state.history = meta['step'], meta['history']
+    state.step, state.history, state.running = meta['step'], meta['history'], meta.get('running', [])
     return state

@@ -1,0 +1,335 @@
+"""Bad input, as a careful new user types it: every case must end in exit status 2, one line on stderr that names
+the bad value, and nothing made or changed on disk. The commands run in this process (`imdm.cli.main`), so the
+table of well over 100 cases takes seconds; `test_cli.py` checks the installed command itself."""
+import contextlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from imdm.cli import main
+from imdm.dit import DiT, dit_config
+from imdm.ar import ARLM
+from imdm.denoisers import Denoiser
+from imdm.forward import NoiseSpec
+from imdm.training import save_model
+
+# ---------------------------------------------------------------- fixtures: saved models, good and broken
+
+
+@pytest.fixture(autouse=True)
+def nothing_runs(monkeypatch):
+    """A case that got past the checks would start a notebook: fail at once instead of running it."""
+    import papermill
+    def refuse(*a, **k): raise AssertionError('a bad input got past the checks and started a notebook')
+    monkeypatch.setattr(papermill, 'execute_notebook', refuse)
+
+
+@pytest.fixture(scope='module')
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp('models')
+    cfg = dit_config('micro', vocab_size=20, length=8)
+    save_model(Denoiser(DiT(cfg), 19), d / 'mdlm')
+    save_model(Denoiser(DiT(cfg), 19, NoiseSpec(dim=4)), d / 'imdm' / 'model')         # a stage folder
+    save_model(ARLM(cfg), d / 'ar')
+    for name, damage in [('truncated', lambda b: b[:-64]), ('empty', lambda b: b'')]:
+        save_model(Denoiser(DiT(cfg), 19), d / name)
+        f = d / name / 'model.safetensors'
+        f.write_bytes(damage(f.read_bytes()))
+    save_model(Denoiser(DiT(cfg), 19), d / 'reshaped')                                  # config and weights disagree
+    c = json.loads((d / 'reshaped' / 'config.json').read_text())
+    c['model']['dit']['hidden'] = 128
+    (d / 'reshaped' / 'config.json').write_text(json.dumps(c))
+    (d / 'garbled').mkdir()
+    (d / 'garbled' / 'config.json').write_text('{"model": ')
+    (d / 'empty_folder').mkdir()
+    (d / 'coupling_less').mkdir()
+    return {k: str(d / k) for k in ('mdlm', 'imdm', 'ar', 'truncated', 'empty', 'reshaped', 'garbled', 'empty_folder', 'coupling_less')}
+
+
+def _chain(notebook, params, **extra):
+    return {'stages': [{'id': 'a', 'notebook': notebook, 'params': params}], **extra}
+
+
+def _train(**params):
+    return _chain('lm_train', params)
+
+
+def _sdtt(m, **params):
+    return _chain('lm_sdtt', {'teacher': m['mdlm'], **params})
+
+
+def _redi(m, **params):
+    return _chain('lm_redi', {'teacher': m['mdlm'], 'student': 'imdm', **params})
+
+
+def _eval(m, **params):
+    return _chain('lm_eval', {'models': {'A': m['mdlm']}, 'judge': m['ar'], **params})
+
+
+# ---------------------------------------------------------------- the table
+# each case: (id, what the user runs, text the one-line message must contain). A chain is written to chain.json
+# and run with `imdm run chain.json`; a list is a command line, in which {mdlm} etc. name the saved models.
+
+CHAINS = [
+    ('chain-not-json', '{"stages": [', 'is not valid JSON'),
+    ('chain-empty-file', '', 'is not valid JSON'),
+    ('chain-is-list', [], 'a chain is a JSON object'),
+    ('chain-no-stages', {}, 'stages=None must be a non-empty list'),
+    ('chain-stages-empty', {'stages': []}, 'stages=[] must be a non-empty list'),
+    ('chain-stages-dict', {'stages': {'a': 1}}, "stages={'a': 1} must be a non-empty list"),
+    ('chain-unknown-key', {'stages': [{'id': 'a', 'notebook': 'lm_train'}], 'stagse': []}, "unknown keys ['stagse']"),
+    ('chain-shared-not-dict', {'shared': [1], 'stages': [{'id': 'a', 'notebook': 'lm_train'}]}, 'shared=[1] must be an object'),
+    ('chain-shared-bad-name', {'shared': {'a b': 1}, 'stages': [{'id': 'a', 'notebook': 'lm_train'}]}, "'a b' is not allowed"),
+    ('stage-not-object', {'stages': ['lm_train']}, "stage 0 must be an object"),
+    ('stage-no-id', {'stages': [{'notebook': 'lm_train'}]}, "stage 0 has no 'id'"),
+    ('stage-id-space', {'stages': [{'id': 'my stage', 'notebook': 'lm_train'}]}, "'my stage' is not allowed"),
+    ('stage-id-number', {'stages': [{'id': 3, 'notebook': 'lm_train'}]}, "stage id 3 is not allowed"),
+    ('stage-id-repeated', {'stages': [{'id': 'a', 'notebook': 'lm_train'}, {'id': 'a', 'notebook': 'lm_eval'}]}, "stage id 'a' is repeated"),
+    ('stage-unknown-key', {'stages': [{'id': 'a', 'notebook': 'lm_train', 'param': {}}]}, "unknown keys ['param']"),
+    ('stage-notebook-unknown', _chain('lm_fly', {}), "notebook='lm_fly'"),
+    ('stage-notebook-missing', {'stages': [{'id': 'a'}]}, 'notebook=None'),
+    ('stage-notebook-path', _chain('/tmp/x.ipynb', {}), "notebook='/tmp/x.ipynb'"),
+    ('stage-notebook-traversal', _chain('../../etc/passwd', {}), "notebook='../../etc/passwd'"),
+    ('stage-params-list', _chain('lm_train', [1]), 'params=[1] must be an object'),
+    ('stage-takes-bad', {'stages': [{'id': 'a', 'notebook': 'lm_train', 'takes': 'data'}]}, "takes='data' must be a list"),
+    ('param-injection', _train(**{'kind\nopen("PWNED", "w")\nx': 1}), 'is not allowed: names are letters'),
+    ('param-name-space', _train(**{'batch size': 3}), "'batch size' is not allowed"),
+    ('param-name-keyword', _train(**{'class': 3}), "'class' is not allowed"),
+    ('param-unknown', _train(batchsize=3), "unknown keys ['batchsize']"),
+    ('ref-later-stage', {'stages': [{'id': 'a', 'notebook': 'lm_eval', 'params': {'models': {'A': '@b'}, 'judge': '@b'}},
+                                    {'id': 'b', 'notebook': 'lm_train'}]}, "names ['@b'], which are not earlier stages"),
+    ('ref-unknown-stage', _chain('lm_sdtt', {'teacher': '@teacher'}), "names ['@teacher']"),
+    ('train-kind', _train(kind='transformer'), "kind='transformer' is not allowed"),
+    ('train-lr-infinity', _train(train={'lr': float('inf')}), 'lr=inf must be a finite number'),
+    ('train-lr-nan', _train(train={'lr': float('nan')}), 'lr=nan must be a finite number'),
+    ('train-lr-negative', _train(train={'lr': -1}), 'lr=-1'),
+    ('train-lr-zero', _train(train={'lr': 0}), 'lr=0'),
+    ('train-lr-string', _train(train={'lr': 'fast'}), "lr='fast' must be float"),
+    ('train-steps-zero', _train(train={'steps': 0}), 'steps=0 must be an integer >= 1'),
+    ('train-steps-float', _train(train={'steps': 2.5}), 'steps=2.5 must be int'),
+    ('train-steps-bool', _train(train={'steps': True}), 'steps=True must be int'),
+    ('train-steps-string', _train(train={'steps': '100'}), "steps='100' must be int"),
+    ('train-warmup-negative', _train(train={'warmup': -1}), 'warmup=-1 must be an integer >= 0'),
+    ('train-schedule', _train(train={'lr_schedule': 'linear'}), "lr_schedule='linear' is not allowed"),
+    ('train-ema', _train(train={'ema': 2}), 'ema=2'),
+    ('train-grad-clip', _train(train={'grad_clip': 0}), 'grad_clip=0'),
+    ('train-accumulate', _train(train={'accumulate': 0}), 'accumulate=0'),
+    ('train-log-every', _train(train={'log_every': 0}), 'log_every=0'),
+    ('train-ckpt-every', _train(train={'ckpt_every': 0}), 'ckpt_every=0'),
+    ('train-keep', _train(train={'keep_checkpoints': 0}), 'keep_checkpoints=0'),
+    ('train-beta1', _train(train={'beta1': 1.5}), 'beta1=1.5'),
+    ('train-weight-decay', _train(train={'weight_decay': -0.1}), 'weight_decay=-0.1'),
+    ('train-seed-string', _train(train={'seed': 'x'}), "seed='x' must be int"),
+    ('train-unknown', _train(train={'stpes': 3}), "unknown keys ['stpes']"),
+    ('train-not-dict', _train(train=[1]), 'train=[1] must be dict'),
+    ('batch-size-zero', _train(batch_size=0), 'batch_size=0 must be an integer >= 1'),
+    ('batch-size-negative', _train(batch_size=-3), 'batch_size=-3'),
+    ('val-batches-negative', _train(val_batches=-1), 'val_batches=-1 must be an integer >= 1'),
+    ('val-batches-zero', _train(val_batches=0), 'val_batches=0'),
+    ('device-tpu', _train(device='tpu'), "device='tpu'"),
+    ('device-cuda', _train(device='cuda'), "device='cuda'"),
+    ('device-cuda-7', _train(device='cuda:7'), "device='cuda:7'"),
+    ('device-number', _train(device=0), 'device=0 must be str'),
+    ('model-preset', _train(model={'preset': 'huge'}), "preset='huge' is not allowed"),
+    ('model-hidden', _train(model={'hidden': 0}), 'hidden=0'),
+    ('model-heads', _train(model={'hidden': 64, 'n_heads': 5}), 'hidden=64 must be a multiple of n_heads=5'),
+    ('model-dropout', _train(model={'dropout': 2}), 'dropout=2'),
+    ('model-unknown', _train(model={'layers': 3}), "unknown keys ['layers']"),
+    ('data-length', _train(data={'length': 2}), 'length=2'),
+    ('data-mode', _train(data={'mode': 'packed'}), "mode='packed' is not allowed"),
+    ('data-unknown', _train(data={'corpora': 'x'}), "unknown keys ['corpora']"),
+    ('data-string', _train(data='wikitext2'), "data='wikitext2' must be dict"),
+    ('data-trim-string', _train(data={'trim_vocab': 'yes'}), "trim_vocab='yes' must be bool"),
+    ('noise-kind', _train(kind='imdm', noise={'kind': 'pink'}), "'pink'"),
+    ('noise-dim', _train(kind='imdm', noise={'dim': 0}), 'dim=0'),
+    ('noise-scale', _train(kind='imdm', noise={'scale': -1}), 'scale=-1'),
+    ('mask-mlp', _train(kind='imdm', mask_mlp='big'), "mask_mlp='big' is not allowed"),
+]
+
+MODEL_CHAINS = [      # chains that name saved models (built by the fixture)
+    ('init-missing', lambda m: _train(init=m['mdlm'] + '-nowhere'), 'is not a saved model'),
+    ('init-empty-folder', lambda m: _train(init=m['empty_folder']), 'is not a saved model'),
+    ('init-ar-for-mdlm', lambda m: _train(init=m['ar']), 'is an autoregressive model; init must be a diffusion model'),
+    ('init-mdlm-for-ar', lambda m: _train(kind='ar', init=m['mdlm']), 'is a diffusion model (MDLM or IMDM); init must be an autoregressive model'),
+    ('init-imdm-for-mdlm', lambda m: _train(init=m['imdm']), "kind='mdlm' cannot start from it"),
+    ('init-truncated', lambda m: _train(init=m['truncated']), 'is truncated'),
+    ('init-empty-weights', lambda m: _train(init=m['empty']), 'is damaged or empty'),
+    ('init-reshaped', lambda m: _train(init=m['reshaped']), 'has shape [20, 64], its config.json builds [20, 128]'),
+    ('init-garbled-config', lambda m: _train(init=m['garbled']), 'is not the config of a saved workbench model'),
+    ('sdtt-teacher-missing', lambda m: _chain('lm_sdtt', {'teacher': '/nowhere/teacher'}), "teacher='/nowhere/teacher' is not a saved model"),
+    ('sdtt-teacher-empty', lambda m: _chain('lm_sdtt', {'teacher': ''}), "teacher='' must name a saved model"),
+    ('sdtt-teacher-ar', lambda m: _chain('lm_sdtt', {'teacher': m['ar']}), 'teacher must be a diffusion model'),
+    ('sdtt-teacher-truncated', lambda m: _chain('lm_sdtt', {'teacher': m['truncated']}), 'is truncated'),
+    ('sdtt-init-ar', lambda m: _sdtt(m, init=m['ar']), 'init must be a diffusion model'),
+    ('sdtt-mdlm-from-imdm', lambda m: _chain('lm_sdtt', {'teacher': m['imdm']}), "student='mdlm' cannot start from it"),
+    ('sdtt-student', lambda m: _sdtt(m, student='gpt'), "student='gpt' is not allowed"),
+    ('sdtt-rounds', lambda m: _sdtt(m, sdtt={'rounds': 0}), 'rounds=0'),
+    ('sdtt-teacher-steps', lambda m: _sdtt(m, sdtt={'teacher_steps': 1}), 'teacher_steps=1'),
+    ('sdtt-too-many-rounds', lambda m: _sdtt(m, sdtt={'teacher_steps': 8, 'rounds': 5}), 'teacher_steps'),
+    ('sdtt-draws', lambda m: _sdtt(m, sdtt={'draws': 'random'}), "draws='random' is not allowed"),
+    ('sdtt-divergence', lambda m: _sdtt(m, sdtt={'divergence': 'js'}), "divergence='js' is not allowed"),
+    ('sdtt-t-eps', lambda m: _sdtt(m, sdtt={'t_eps': 0}), 't_eps=0'),
+    ('sdtt-train-lr', lambda m: _sdtt(m, train={'lr': float('inf')}), 'train.lr=inf must be a finite number'),
+    ('sdtt-batch', lambda m: _sdtt(m, batch_size=0), 'batch_size=0'),
+    ('redi-pairs', lambda m: _redi(m, redi={'pairs': 0}), 'pairs=0'),
+    ('redi-rounds', lambda m: _redi(m, redi={'rounds': -1}), 'rounds=-1'),
+    ('redi-draws', lambda m: _redi(m, redi={'draws': 'random'}), "draws='random'"),
+    ('redi-bridge', lambda m: _redi(m, redi={'bridge': 'yes'}), "bridge='yes' must be bool"),
+    ('redi-perturbation', lambda m: _redi(m, redi={'perturbation': 'gauss'}), "perturbation='gauss' is not allowed"),
+    ('redi-unknown', lambda m: _redi(m, redi={'pair': 3}), "unknown keys ['pair']"),
+    ('redi-coupling-folder', lambda m: _redi(m, coupling=m['coupling_less']), 'has no coupling/ folder'),
+    ('redi-noise-dim', lambda m: _redi(m, noise={'dim': -4}), 'dim=-4'),
+    ('coupling-teacher-ar', lambda m: _chain('lm_coupling', {'teacher': m['ar']}), 'teacher must be a diffusion model'),
+    ('coupling-seed', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'seed': 'x'}), "seed='x' must be int"),
+    ('coupling-student', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'student': 'ar'}), "student='ar' is not allowed"),
+    ('coupling-device', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'device': 'tpu'}), "device='tpu'"),
+    ('eval-models-empty', lambda m: _eval(m, models={}), 'models must name at least one model'),
+    ('eval-models-list', lambda m: _eval(m, models=[m['mdlm']]), 'models=[' ),
+    ('eval-model-missing', lambda m: _eval(m, models={'A': '/nowhere'}), "models['A']='/nowhere' is not a saved model"),
+    ('eval-model-ar', lambda m: _eval(m, models={'A': m['ar']}), "models['A']="),
+    ('eval-model-empty-weights', lambda m: _eval(m, models={'A': m['empty']}), 'is damaged or empty'),
+    ('eval-judge-diffusion', lambda m: _eval(m, judge=m['mdlm']), 'judge must be an autoregressive model'),
+    ('eval-judge-empty', lambda m: _eval(m, judge=''), "judge must be a saved AR model"),
+    ('eval-judge-missing', lambda m: _eval(m, judge='/nowhere/judge'), "judge='/nowhere/judge' is not a saved model"),
+    ('eval-steps-empty', lambda m: _eval(m, steps=[]), 'steps must list at least one step count'),
+    ('eval-steps-zero', lambda m: _eval(m, steps=[0, 2]), 'steps=0'),
+    ('eval-steps-int', lambda m: _eval(m, steps=4), 'steps=4 must be list'),
+    ('eval-samples-zero', lambda m: _eval(m, samples=0), 'samples=0 must be an integer >= 1'),
+    ('eval-samples-negative', lambda m: _eval(m, samples=-5), 'samples=-5'),
+    ('eval-batch', lambda m: _eval(m, batch_size=0), 'batch_size=0'),
+    ('eval-draws', lambda m: _eval(m, draws='random'), "draws='random'"),
+    ('eval-mask-state', lambda m: _eval(m, mask_state='fresh'), "mask_state='fresh'"),
+    ('eval-mauve-features', lambda m: _eval(m, mauve_features='bert'), "mauve_features='bert' is not allowed"),
+    ('eval-mauve-prompts', lambda m: _eval(m, mauve_prompts=-1), 'mauve_prompts=-1'),
+    ('eval-judge-length', lambda m: _eval(m, judge_max_length=0), 'judge_max_length=0'),
+]
+
+COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a plain file)
+    ('run-unknown-chain', ['run', 'no-such-chain'], "unknown chain 'no-such-chain'"),
+    ('run-chain-folder', ['run', '.'], "chain '.' is a folder"),
+    ('run-only-unknown', ['run', 'lm1b-cpu', '--only', 'teachr'], "--only names ['teachr']"),
+    ('run-jobs-zero', ['run', 'lm1b-cpu', '--jobs', '0'], 'jobs=0 must be an integer >= 1'),
+    ('run-runs-dir-file', ['run', 'lm1b-cpu', '--runs-dir', 'afile'], "runs_dir='afile' is a file"),
+    ('run-runs-dir-under-file', ['run', 'lm1b-cpu', '--runs-dir', 'afile/runs'], "runs_dir='afile/runs' cannot be created"),
+    ('runs-dir-missing', ['runs', '--runs-dir', 'nowhere'], "--runs-dir 'nowhere' is not a folder"),
+    ('runs-dir-file', ['runs', '--runs-dir', 'afile'], "--runs-dir 'afile' is not a folder"),
+    ('synthetic-unknown-set', ['synthetic', '--set', 'noise_dimm=3'], "unknown keys ['noise_dimm']"),
+    ('synthetic-set-no-equals', ['synthetic', '--set', 'noise_dim'], "--set 'noise_dim' must look like key=value"),
+    ('synthetic-set-bad-name', ['synthetic', '--set', 'noise dim=3'], "'noise dim' is not a parameter name"),
+    ('synthetic-lr-infinity', ['synthetic', '--set', 'lr=Infinity'], 'lr=inf must be a finite number'),
+    ('synthetic-lr-string', ['synthetic', '--set', 'lr=fast'], "lr='fast' must be float"),
+    ('synthetic-seeds-empty', ['synthetic', '--set', 'seeds=[]'], 'seeds must name at least one seed'),
+    ('synthetic-seeds-repeated', ['synthetic', '--seeds', '0', '0'], 'seeds=[0, 0] repeats a seed'),
+    ('synthetic-seeds-negative', ['synthetic', '--seeds', '-1'], 'seeds=-1'),
+    ('synthetic-task', ['synthetic', '--task', 'xor'], "'xor'"),
+    ('synthetic-task-args-key', ['synthetic', '--task-args', 'M=3'], "has no arguments ['M']; it takes ['L', 'K']"),
+    ('synthetic-task-args-value', ['synthetic', '--task', 'parity', '--task-args', 'L=x'], "L='x'"),
+    ('synthetic-task-args-small', ['synthetic', '--task-args', 'K=1'], 'K=1 must be an integer >= 2'),
+    ('synthetic-draws', ['synthetic', '--set', 'draws=maybe'], "draws='maybe' is not allowed"),
+    ('synthetic-device', ['synthetic', '--set', 'device=cuda'], "device='cuda'"),
+    ('synthetic-batch', ['synthetic', '--set', 'batch_size=0'], 'batch_size=0'),
+    ('synthetic-samples', ['synthetic', '--set', 'samples=-1'], 'samples=-1'),
+    ('synthetic-sdtt-steps', ['synthetic', '--set', 'sdtt_teacher_steps=3'], 'sdtt_teacher_steps=3 must be a power of 2'),
+    ('synthetic-models', ['synthetic', '--set', 'models=["GPT"]'], "model='GPT' is not allowed"),
+    ('synthetic-eval-steps', ['synthetic', '--set', 'eval_steps=[]'], 'eval_steps must list at least one'),
+    ('synthetic-noise-kind', ['synthetic', '--set', 'noise_kind=pink'], "noise_kind='pink'"),
+    ('synthetic-noise-dim', ['synthetic', '--set', 'noise_dim=0'], 'noise_dim=0 must be an integer >= 1'),
+    ('synthetic-noise-scale', ['synthetic', '--set', 'noise_scale=0'], 'noise_scale=0'),
+    ('synthetic-model-size', ['synthetic', '--set', 'model_size=huge'], "model_size='huge' is not allowed"),
+    ('synthetic-smoke-set', ['synthetic', '--set', 'smoke=1'], 'smoke=1 must be true or false'),
+    ('synthetic-sweep-bad-value', ['synthetic', '--sweep', 'noise_dim=0,4'], 'dim=0'),
+    ('synthetic-sweep-empty', ['synthetic', '--sweep', 'noise_dim='], "--sweep 'noise_dim=' must look like KEY=V1,V2"),
+    ('synthetic-sweep-unknown', ['synthetic', '--sweep', 'noise_dimm=4,8'], "unknown keys ['noise_dimm']"),
+    ('synthetic-runs-dir-file', ['synthetic', '--smoke', '--runs-dir', 'afile'], "runs_dir='afile' is a file"),
+    ('bench-steps', ['bench', '--steps', '0'], 'steps=0 must be an integer >= 1'),
+    ('bench-batch', ['bench', '--batch', '0'], 'batch=0'),
+    ('bench-vocab', ['bench', '--vocab-size', '1'], 'vocab-size=1 must be an integer >= 2'),
+    ('bench-length', ['bench', '--length', '-4'], 'length=-4'),
+    ('bench-noise-dim', ['bench', '--noise-dim', '0'], 'noise-dim=0'),
+    ('bench-repeats', ['bench', '--repeats', '0'], 'repeats=0'),
+    ('bench-preset', ['bench', '--preset', 'huge'], "preset='huge' is not allowed"),
+    ('bench-device-tpu', ['bench', '--device', 'tpu'], "device='tpu'"),
+    ('bench-device-cuda', ['bench', '--device', 'cuda'], "device='cuda'"),
+    ('bench-memory', ['bench', '--batch', '100000', '--vocab-size', '50000', '--length', '1024'], 'GiB'),
+    ('stage-unknown', ['stage', 'fly', 'afile', '--out', 'out'], "stage='fly' is not allowed"),
+    ('stage-params-missing', ['stage', 'train', 'nowhere.json', '--out', 'out'], 'nowhere.json'),
+    ('stage-params-not-json', ['stage', 'train', 'afile', '--out', 'out'], 'afile is not valid JSON'),
+    ('stage-out-file', ['stage', 'train', 'params.json', '--out', 'afile'], "--out 'afile' is a file"),
+    ('stage-bad-param', ['stage', 'train', 'bad_params.json', '--out', 'out'], 'train: steps=0'),
+    ('readme-outside-repo', ['readme', '--check'], 'no settings.ini'),
+]
+
+
+THREADS = re.compile(r'^imdm (bench|stage): \d+ threads? \(')      # the one note a command prints before it starts
+
+
+def _snapshot(root:Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob('*'))}
+
+
+def _run(argv, cwd:Path):
+    err, out, old = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out): code = main(argv)
+    finally: os.chdir(old)
+    return code, err.getvalue(), out.getvalue()
+
+
+def _scratch(tmp_path:Path) -> Path:
+    (tmp_path / 'afile').write_text('not json {')
+    (tmp_path / 'params.json').write_text('{}')
+    (tmp_path / 'bad_params.json').write_text('{"train": {"steps": 0}}')
+    return tmp_path
+
+
+def _check(argv, cwd:Path, expect:str, watch:list[Path]):
+    before = {str(w): _snapshot(w) for w in watch}
+    code, err, _ = _run(argv, cwd)
+    lines = [l for l in err.splitlines() if l.strip() and not THREADS.match(l)]
+    assert code == 2, f"{argv}: exit {code}, stderr {err!r}"
+    assert len(lines) == 1, f"{argv}: not one line: {err!r}"
+    assert expect in lines[0], f"{argv}: {expect!r} not in {lines[0]!r}"
+    assert {str(w): _snapshot(w) for w in watch} == before, f"{argv}: something on disk was made or changed"
+
+
+@pytest.mark.parametrize('case', CHAINS, ids=[c[0] for c in CHAINS])
+def test_bad_chain(case, tmp_path):
+    _, chain, expect = case
+    d = _scratch(tmp_path)
+    (d / 'chain.json').write_text(chain if isinstance(chain, str) else json.dumps(chain))
+    _check(['run', 'chain.json', '--runs-dir', 'runs'], d, expect, [d])
+    assert not (d / 'runs').exists() and not (d / 'PWNED').exists() and not Path('PWNED').exists()
+
+
+@pytest.mark.parametrize('case', MODEL_CHAINS, ids=[c[0] for c in MODEL_CHAINS])
+def test_bad_chain_models(case, tmp_path, models):
+    _, make, expect = case
+    d = _scratch(tmp_path)
+    (d / 'chain.json').write_text(json.dumps(make(models)))
+    _check(['run', 'chain.json', '--runs-dir', 'runs'], d, expect, [d, Path(models['mdlm']).parent])
+
+
+@pytest.mark.parametrize('case', COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_bad_command(case, tmp_path):
+    _, argv, expect = case
+    d = _scratch(tmp_path)
+    _check(argv, d, expect, [d])
+
+
+def test_the_table_is_large_enough():
+    assert len(CHAINS) + len(MODEL_CHAINS) + len(COMMANDS) >= 100
+
+
+def test_argparse_mistakes_name_the_value(tmp_path):
+    """Type errors that argparse catches (not a number, an unknown option) also exit 2, naming the value on the last line."""
+    for argv, expect in [(['bench', '--steps', 'x'], "invalid int value: 'x'"), (['run', 'lm1b-cpu', '--jobs', 'two'], "invalid int value: 'two'"),
+                         (['synthetic', '--draws', 'some'], "invalid choice: 'some'"), (['fly'], "invalid choice: 'fly'")]:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e: main(argv)
+        assert e.value.code == 2 and expect in err.getvalue().strip().splitlines()[-1]

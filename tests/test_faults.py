@@ -1,0 +1,128 @@
+"""Faults as a machine deals them: `kill -9` in the middle of training, half way through a checkpoint save and half
+way through a coupling shard (`IMDM_FAULT` picks the exact place, see `imdm.core.fault_point`). Running the same
+command again must end with the weights (or the coupling) of an uninterrupted run, leave no temporary folder, and
+record the truth in the run's status. The corpus and the word-level tokenizer are made here, so this runs anywhere."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+SCRIPT = Path(sys.executable).parent / 'imdm'
+WORDS = 'the a cat dog sat ran on under mat log red blue big small and then'.split()
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    """A small corpus of generated sentences and a word-level tokenizer folder for it."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    d = tmp_path_factory.mktemp('data')
+    g = torch.Generator().manual_seed(0)
+    lines = [' '.join(WORDS[i] for i in torch.randint(0, len(WORDS), (int(n),), generator=g))
+             for n in torch.randint(4, 12, (400,), generator=g)]
+    (d / 'corpus.txt').write_text('\n'.join(lines) + '\n')
+    specials = ['[PAD]', '[BOS]', '[EOS]', '[MASK]', '[UNK]']
+    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(specials + WORDS)}, unk_token='[UNK]'))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tk, pad_token='[PAD]', bos_token='[BOS]', eos_token='[EOS]',
+                            mask_token='[MASK]', unk_token='[UNK]').save_pretrained(d / 'tokenizer')
+    return {'corpus': str(d / 'corpus.txt'), 'tokenizer': str(d / 'tokenizer'), 'length': 16, 'trim_vocab': False,
+            'cache_dir': str(d / 'cache')}
+
+
+def run(args, fault=None, **kw):
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', **({'IMDM_FAULT': fault} if fault else {})}
+    env.pop('IMDM_FAULT', None) if not fault else None
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=600, env=env, **kw)
+
+
+def write(path: Path, obj) -> str:
+    path.write_text(json.dumps(obj))
+    return str(path)
+
+
+def train_params(data):
+    return {'kind': 'mdlm', 'data': data, 'model': {'preset': 'micro', 'dropout': 0.1},
+            'train': {'steps': 10, 'lr': 1e-3, 'warmup': 2, 'ema': 0.99, 'log_every': 3, 'ckpt_every': 2, 'progress': False},
+            'batch_size': 4, 'val_batches': 1, 'device': 'cpu'}
+
+
+def same(a: Path, b: Path, name='model/model.safetensors'):
+    wa, wb = load_file(a / name), load_file(b / name)
+    assert wa.keys() == wb.keys()
+    for k in wa: assert torch.equal(wa[k], wb[k]), k
+
+
+def no_tmp(folder: Path):
+    left = [p for p in folder.rglob('*') if p.name.startswith('.tmp-') or p.name.endswith('.tmp')]
+    assert not left, left
+
+
+@pytest.fixture(scope='module')
+def straight(data, tmp_path_factory):
+    d = tmp_path_factory.mktemp('straight')
+    out = run(['stage', 'train', write(d / 'p.json', train_params(data)), '--out', str(d / 'run')])
+    assert out.returncode == 0, out.stderr[-3000:]
+    return d / 'run'
+
+
+@pytest.mark.parametrize('fault', ['train-step:5', 'checkpoint-save:3'])
+def test_killed_training_resumes_exactly(fault, data, straight, tmp_path):
+    p, out = write(tmp_path / 'p.json', train_params(data)), tmp_path / 'run'
+    killed = run(['stage', 'train', p, '--out', str(out)], fault=fault)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (out / 'metrics.json').exists()
+    if fault.startswith('checkpoint-save'):
+        assert list((out / 'checkpoints').glob('.tmp-*')), 'the save was meant to die half way'
+    resumed = run(['stage', 'train', p, '--out', str(out)])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert 'resuming from step' in resumed.stdout
+    same(straight, out)
+    no_tmp(out)
+    kept = sorted(c.name for c in (out / 'checkpoints').glob('step_*'))
+    assert len(kept) <= 3 and kept[-1] == 'step_00000010'                 # the retention default
+    ours = json.loads((out / 'metrics.json').read_text())['history']
+    theirs = json.loads((straight / 'metrics.json').read_text())['history']
+    assert [(h['step'], h['loss']) for h in ours] == [(h['step'], h['loss']) for h in theirs]   # logged values too
+
+
+def test_killed_coupling_resumes_exactly(data, straight, tmp_path):
+    params = {'teacher': str(straight), 'student': 'imdm', 'noise': {'kind': 'uniform', 'dim': 8}, 'data': data,
+              'redi': {'pairs': 12, 'coupling_steps': 4, 'batch_size': 4, 'shard_size': 4, 'draws': 'noise'}, 'seed': 3, 'device': 'cpu'}
+    p = write(tmp_path / 'c.json', params)
+    whole = run(['stage', 'coupling', p, '--out', str(tmp_path / 'whole')])
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = run(['stage', 'coupling', p, '--out', str(tmp_path / 'cut')], fault='coupling-shard:2')
+    assert killed.returncode == -9
+    shards = tmp_path / 'cut' / 'coupling'
+    assert len(list(shards.glob('shard_*.safetensors'))) == 1 and list(shards.glob('*.tmp'))
+    resumed = run(['stage', 'coupling', p, '--out', str(tmp_path / 'cut')])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for k in range(3): same(tmp_path / 'whole', tmp_path / 'cut', f'coupling/shard_{k:05d}.safetensors')
+    no_tmp(tmp_path / 'cut')
+
+
+def test_a_chain_whose_kernel_is_killed_records_it_and_resumes(data, straight, tmp_path):
+    """`imdm run`: the stage's kernel dies mid-training; the run is recorded as failed, the chain exits 1; the same
+    command again resumes it from its checkpoint to the uninterrupted weights, and its status lists both attempts."""
+    chain = write(tmp_path / 'chain.json', {'stages': [{'id': 'teacher', 'notebook': 'lm_train', 'params': train_params(data)}]})
+    first = run(['run', chain, '--runs-dir', str(tmp_path / 'runs')], fault='train-step:7')
+    assert first.returncode == 1, first.stdout[-2000:] + first.stderr[-2000:]
+    assert 'failed' in first.stderr
+    (folder,) = (tmp_path / 'runs').iterdir()
+    st = json.loads((folder / 'status.json').read_text())
+    assert st['status'] == 'failed' and 'died' in st['error'].lower()
+    again = run(['run', chain, '--runs-dir', str(tmp_path / 'runs')])
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert 'it resumes from its checkpoints' in again.stdout and 'resuming from step 6' in again.stdout
+    st = json.loads((folder / 'status.json').read_text())
+    assert st['status'] == 'done' and [a['status'] for a in st['attempts']] == ['failed', 'done']
+    same(straight, folder)
+    no_tmp(folder)
+    table = run(['runs', '--runs-dir', str(tmp_path / 'runs')])
+    assert table.returncode == 0 and '| done |' in table.stdout
