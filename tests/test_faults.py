@@ -122,6 +122,8 @@ def test_a_chain_whose_kernel_is_killed_records_it_and_resumes(data, straight, t
     assert 'it resumes from its checkpoints' in again.stdout and 'resuming from step 6' in again.stdout
     st = json.loads((folder / 'status.json').read_text())
     assert st['status'] == 'done' and [a['status'] for a in st['attempts']] == ['failed', 'done']
+    assert 'TCP without encryption' not in first.stderr + again.stderr          # kernels talk over local sockets
+    assert '[teacher] step 9/10: loss' in again.stdout                          # the stage's progress, as it runs
     same(straight, folder)
     no_tmp(folder)
     table = run(['runs', '--runs-dir', str(tmp_path / 'runs')])

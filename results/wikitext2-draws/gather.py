@@ -1,0 +1,88 @@
+"""Gather the wikitext2-draws chain (issue 10's text experiment) from its run folders into this folder.
+
+Usage: python results/wikitext2-draws/gather.py [RUNS_DIR] [CHAIN ...]
+RUNS_DIR defaults to runs/; CHAIN defaults to wikitext2-draws (give more chain files, e.g. the extra seeds, to
+gather them too). Stages that have not finished are listed as missing; the rest is written here:
+
+- quality.json: every evaluated row (model, steps, Gen PPL and entropy with 95% bootstrap intervals, samples);
+- samples.json.gz: each row's per-sample judge NLL and token counts, from which every interval is recomputed;
+- ratios.json: at each step count, each IMDM row's Gen PPL over the best MDLM student's (lowest 2-step Gen PPL),
+  with a bootstrap interval that resamples both models' samples, and the entropy ratio;
+- stages.json: minutes per stage, ReDi's noise_reliance (t=1, t=0.5) and 2-step recall of its pairs;
+- quality_figure.json: Gen PPL and entropy against steps, with intervals, the teacher's 128 steps as the ceiling.
+"""
+import gzip, json, sys
+from pathlib import Path
+
+import torch
+from imdm.evaluation import ppl_ratio_ci, row_scores, quality_figure
+from imdm.runner import load_chain, chain_params, run_key
+
+HERE = Path(__file__).parent
+
+
+def folders(chain:dict, runs:Path) -> dict:
+    "Every stage's run folder, as `imdm run` names it."
+    out = {}
+    for s in chain['stages']:
+        out[s['id']] = runs / run_key(s['notebook'], chain_params(chain, s, {k: str(v) for k, v in out.items()}))
+    return out
+
+
+def metrics(folder:Path):
+    f = folder / 'metrics.json'
+    return json.loads(f.read_text()) if f.exists() else None
+
+
+def gather(runs:Path, names:list[str]) -> dict:
+    rows, stages, missing = [], {}, []
+    for name in names:
+        chain = load_chain(name)
+        for sid, folder in folders(chain, runs.resolve()).items():
+            m = metrics(folder)
+            if m is None: missing.append(f"{chain.get('name', name)}:{sid}"); continue
+            entry = {'chain': chain.get('name', name), 'folder': folder.name, 'minutes': (m.get('seconds') or 0) / 60}
+            for k in ('noise_reliance', 'noise_reliance_half', 'recall_2step', 'final_val_ppl (EMA)', 'entropy', 'pairs'):
+                if k in m: entry[k] = m[k]
+            stages[f"{chain.get('name', name)}:{sid}"] = entry
+            if m.get('stage') == 'eval':
+                for r in m['rows']: rows.append({**r, 'stage': sid, 'draws': json.loads((folder / 'params.json').read_text()).get('draws', 'independent')})
+    return {'rows': rows, 'stages': stages, 'missing': missing}
+
+
+def ratios(rows:list[dict]) -> dict:
+    "Each IMDM row over the best MDLM student (lowest 2-step Gen PPL), per step count, with bootstrap intervals."
+    students = [r for r in rows if r['model'].startswith('MDLM') and r['model'] != 'MDLM teacher' and r['steps'] == 2]
+    if not students: return {}
+    best = min(students, key=lambda r: r['gen_ppl'])['model']
+    get = {(r['model'], r['steps']): r for r in rows}
+    out = {'baseline': best, 'rows': []}
+    for r in rows:
+        if not (r['model'].startswith('IM') and (best, r['steps']) in get): continue
+        b = get[best, r['steps']]
+        ratio, lo, hi = ppl_ratio_ci(row_scores(r), row_scores(b), n_boot=2000, seed=r['steps'])
+        out['rows'].append({'model': r['model'], 'steps': r['steps'], 'ratio': ratio, 'ci': [lo, hi],
+                            'entropy_ratio': r['entropy'] / b['entropy'], 'excludes_1': hi < 1 or lo > 1})
+    return out
+
+
+if __name__ == '__main__':
+    runs = Path(sys.argv[1]) if len(sys.argv) > 1 else Path('runs')
+    g = gather(runs, sys.argv[2:] or ['wikitext2-draws'])
+    slim = [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']]
+    (HERE / 'quality.json').write_text(json.dumps({'rows': slim, 'missing': g['missing']}, indent=1))
+    with gzip.open(HERE / 'samples.json.gz', 'wt') as f:
+        json.dump([{k: r[k] for k in ('model', 'steps', 'stage', 'sample_nll', 'sample_weight')} for r in g['rows']], f)
+    rat = ratios(g['rows'])
+    (HERE / 'ratios.json').write_text(json.dumps(rat, indent=1))
+    (HERE / 'stages.json').write_text(json.dumps(g['stages'], indent=1))
+    if slim:
+        fig = quality_figure([r for r in slim if r['steps'] <= 16], 'WikiText-2, CPU: quality versus steps (95% bootstrap intervals)')
+        ceiling = [r for r in slim if r['model'] == 'MDLM teacher' and r['steps'] == 128]
+        if ceiling: fig.add_hline(y=ceiling[0]['gen_ppl'], line_dash='dot', row=1, col=1, annotation_text='teacher, 128 steps')
+        fig.write_json(str(HERE / 'quality_figure.json'))
+    for r in sorted(slim, key=lambda r: (r['model'], r['steps'])):
+        print(f"{r['model']:<36}{r['steps']:>4}  Gen PPL {r['gen_ppl']:9.1f} [{r['gen_ppl_ci'][0]:.1f}, {r['gen_ppl_ci'][1]:.1f}]  entropy {r['entropy']:.3f}")
+    for r in rat.get('rows', []):
+        print(f"{r['model']} / {rat['baseline']}, {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}], entropy ratio {r['entropy_ratio']:.3f}")
+    print('missing:', g['missing'])
