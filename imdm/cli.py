@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import Registry, shared_dir, default_device, check_int
+from .core import Registry, shared_dir, default_device, check_int, cores
 
 # %% auto #0
 __all__ = ['COMMANDS', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
@@ -235,7 +235,6 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryErro
 
 def choose_threads(jobs:int=1) -> int:
     "Threads for this process: the cores it may use (split over `jobs` processes), unless OMP_NUM_THREADS says otherwise."
-    from imdm.synthetic_experiment import cores
     n = int(os.environ['OMP_NUM_THREADS']) if os.environ.get('OMP_NUM_THREADS', '').isdigit() else max(1, cores() // max(1, jobs))
     torch.set_num_threads(n)
     return n

@@ -14,7 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'Config', 'nested', 'seed_everything',
-           'make_generator', 'default_device', 'check_device', 'autocast', 'eval_mode', 'fault_point', 'shared_dir']
+           'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast', 'eval_mode',
+           'fault_point', 'shared_dir']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -121,6 +122,16 @@ def seed_everything(seed:int) -> torch.Generator:
 def make_generator(seed:int|None, device:str|torch.device='cpu') -> torch.Generator|None:
     "A generator on `device` seeded with `seed` (`None` means unseeded: returns `None`)."
     return None if seed is None else torch.Generator(device=device).manual_seed(int(seed))
+
+def cores() -> int:
+    "The CPU cores this process may use."
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+def pid_alive(pid:int) -> bool:
+    "Whether process `pid` of this machine still runs."
+    try: os.kill(pid, 0); return True
+    except ProcessLookupError: return False
+    except PermissionError: return True
 
 def default_device() -> torch.device:
     "The GPU when there is one, else the CPU."

@@ -10,7 +10,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import imdm
-from .core import check_name, check_int
+from .core import check_name, check_int, cores, pid_alive
 
 # %% auto #0
 __all__ = ['EXPERIMENT_PARAMS', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path', 'run_key',
@@ -320,16 +320,14 @@ def _serial(log):
         with lock: log(m)
     return say
 
-def _cores() -> int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-
 @contextmanager
 def _threads_per_job(jobs:int, log=None):
     "Each stage's kernel gets an equal share of the cores this process may use (unless OMP_NUM_THREADS is set already)."
     if 'OMP_NUM_THREADS' in os.environ:
         if log: log(f"each stage runs on OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} threads")
         yield; return
-    n = max(1, _cores() // jobs)
-    if log: log(f"each stage runs on {n} thread{'s' * (n > 1)} ({_cores()} cores, {jobs} stage{'s' * (jobs > 1)} at a time)")
+    n = max(1, cores() // jobs)
+    if log: log(f"each stage runs on {n} thread{'s' * (n > 1)} ({cores()} cores, {jobs} stage{'s' * (jobs > 1)} at a time)")
     os.environ['OMP_NUM_THREADS'] = str(n)
     try: yield
     finally: del os.environ['OMP_NUM_THREADS']
@@ -347,14 +345,9 @@ def gather(runs_dir:str|Path='runs') -> list[dict]:
                      'metrics': json.loads(m.read_text()) if m.exists() else None, 'error': st.get('error')})
     return rows
 
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0); return True
-    except ProcessLookupError: return False
-    except PermissionError: return True
-
 def _live_status(st:dict) -> str:
     "A run's recorded status, except that 'running' by a process of this machine that is gone reads 'interrupted'."
-    if st.get('status') == 'running' and st.get('host') == socket.gethostname() and st.get('pid') and not _alive(st['pid']):
+    if st.get('status') == 'running' and st.get('host') == socket.gethostname() and st.get('pid') and not pid_alive(st['pid']):
         return 'interrupted'
     return st.get('status')
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_float, check_int, check_device, make_generator, default_device
+from .core import Config, check_choice, check_float, check_int, check_device, cores, make_generator, default_device
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -27,7 +27,7 @@ from .metrics import validity, token_entropy, generated_distribution, factorizat
 
 # %% auto #0
 __all__ = ['MODELS', 'PAPER_TABLE1', 'GROUPS', 'SyntheticParams', 'train_teacher', 'distil', 'evaluate', 'routing_table',
-           'summarize', 'sweep_rows', 'table1', 'cores', 'run_synthetic']
+           'summarize', 'sweep_rows', 'table1', 'run_synthetic']
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d04850db
 MODELS = ['MDM teacher', 'MDM ReDi', 'MDM SDTT', 'IMDM SDTT', 'IMDM ReDi', 'IMDM SDTT+ReDi']
@@ -226,10 +226,6 @@ def _job(p_dict:dict, seed:int, group:tuple, first:bool, out_dir:str|None, threa
     return {'metrics': {name: evaluate(models[name], task, p, seed) for name in want},
             'routing': {name: routing_table(models[name], task, seed) for name in ('MDM teacher', 'IMDM ReDi') if name in want},
             'seconds': time.perf_counter() - ts}
-
-def cores() -> int:
-    "The CPU cores this process may use."
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 # %% ../nbs/80_synthetic_experiment.ipynb #bc9b3653
 def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,

@@ -15,7 +15,7 @@ from torch import nn, Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, fault_point
+from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, fault_point, pid_alive
 from .dit import DiT, DiTConfig
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -237,17 +237,12 @@ def _atomic_dir(final:Path):
         os.replace(tmp, final)
     return tmp, commit
 
-def _pid_alive(pid:int) -> bool:
-    try: os.kill(pid, 0); return True
-    except ProcessLookupError: return False
-    except PermissionError: return True
-
 def remove_stale_tmp(folder:str|Path) -> list[Path]:
     "Remove the `.tmp-*` folders of saves whose process is gone (a save killed half way); return them."
     gone = []
     for tmp in Path(folder).glob('.tmp-*'):
         pid = tmp.name.rsplit('-', 1)[-1]
-        if tmp.is_dir() and (not pid.isdigit() or not _pid_alive(int(pid))): shutil.rmtree(tmp, ignore_errors=True); gone.append(tmp)
+        if tmp.is_dir() and (not pid.isdigit() or not pid_alive(int(pid))): shutil.rmtree(tmp, ignore_errors=True); gone.append(tmp)
     return gone
 
 def _write_json(path:Path, obj):
