@@ -1,13 +1,15 @@
 """Gather the wikitext2-draws chain (issue 10's text experiment) from its run folders into this folder.
 
 Usage: python results/wikitext2-draws/gather.py [RUNS_DIR] [CHAIN ...]
-RUNS_DIR defaults to runs/; CHAIN defaults to wikitext2-draws (give more chain files, e.g. the extra seeds, to
-gather them too). Stages that have not finished are listed as missing; the rest is written here:
+RUNS_DIR defaults to runs/; CHAIN defaults to wikitext2-draws and wikitext2-draws-seeds (the decisive pair's seeds
+1 and 2). Stages that have not finished are listed as missing; the rest is written here:
 
 - quality.json: every evaluated row (model, steps, Gen PPL and entropy with 95% bootstrap intervals, samples);
 - samples.json.gz: each row's per-sample judge NLL and token counts, from which every interval is recomputed;
 - ratios.json: at each step count, each IMDM row's Gen PPL over the best MDLM student's (lowest 2-step Gen PPL),
-  with a bootstrap interval that resamples both models' samples, and the entropy ratio;
+  with a bootstrap interval that resamples both models' samples, and the entropy ratio (training seed 0);
+- seeds.json: the decisive pair across training seeds (rows named '<model>, seed N'; seed 0 has no suffix): each
+  seed's ratio with its interval, and the ratio of the pooled samples of every seed both models have;
 - stages.json: minutes per stage, ReDi's noise_reliance (t=1, t=0.5) and 2-step recall of its pairs;
 - quality_figure.json: Gen PPL and entropy against steps, with intervals, the teacher's 128 steps as the ceiling.
 """
@@ -50,8 +52,36 @@ def gather(runs:Path, names:list[str]) -> dict:
     return {'rows': rows, 'stages': stages, 'missing': missing}
 
 
+def split_seed(model:str) -> tuple[str, int]:
+    "('MDLM SDTT', 1) from 'MDLM SDTT, seed 1'; seed 0 rows carry no suffix."
+    base, sep, seed = model.rpartition(', seed ')
+    return (base, int(seed)) if sep and seed.isdigit() else (model, 0)
+
+
+def seed_ratios(rows:list[dict], imdm:str='IM-SDTT (noise-driven)', mdlm:str='MDLM SDTT') -> dict:
+    "The decisive pair per training seed, and pooled over the seeds both have, at each step count."
+    by = {}
+    for r in rows:
+        base, seed = split_seed(r['model'])
+        by[base, seed, r['steps']] = r
+    out = {'imdm': imdm, 'mdlm': mdlm, 'rows': []}
+    for k in sorted({r['steps'] for r in rows}):
+        seeds = sorted(s for (b, s, kk) in by if b == imdm and kk == k and (mdlm, s, k) in by)
+        if not seeds: continue
+        per = []
+        for s in seeds:
+            ratio, lo, hi = ppl_ratio_ci(row_scores(by[imdm, s, k]), row_scores(by[mdlm, s, k]), n_boot=2000, seed=k)
+            per.append({'seed': s, 'ratio': ratio, 'ci': [lo, hi]})
+        pool = lambda b: tuple(torch.cat(x) for x in zip(*(row_scores(by[b, s, k]) for s in seeds)))
+        ratio, lo, hi = ppl_ratio_ci(pool(imdm), pool(mdlm), n_boot=2000, seed=k)
+        out['rows'].append({'steps': k, 'seeds': seeds, 'per_seed': per, 'pooled': {'ratio': ratio, 'ci': [lo, hi]},
+                            'mean_of_seeds': sum(p['ratio'] for p in per) / len(per)})
+    return out
+
+
 def ratios(rows:list[dict]) -> dict:
-    "Each IMDM row over the best MDLM student (lowest 2-step Gen PPL), per step count, with bootstrap intervals."
+    "Each IMDM row over the best MDLM student (lowest 2-step Gen PPL), per step count, with bootstrap intervals (seed 0 rows)."
+    rows = [r for r in rows if split_seed(r['model'])[1] == 0]
     students = [r for r in rows if r['model'].startswith('MDLM') and r['model'] != 'MDLM teacher' and r['steps'] == 2]
     if not students: return {}
     best = min(students, key=lambda r: r['gen_ppl'])['model']
@@ -68,7 +98,7 @@ def ratios(rows:list[dict]) -> dict:
 
 if __name__ == '__main__':
     runs = Path(sys.argv[1]) if len(sys.argv) > 1 else Path('runs')
-    g = gather(runs, sys.argv[2:] or ['wikitext2-draws'])
+    g = gather(runs, sys.argv[2:] or ['wikitext2-draws', 'wikitext2-draws-seeds'])
     slim = [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']]
     (HERE / 'quality.json').write_text(json.dumps({'rows': slim, 'missing': g['missing']}, indent=1))
     with gzip.open(HERE / 'samples.json.gz', 'wt') as f:
@@ -76,8 +106,10 @@ if __name__ == '__main__':
     rat = ratios(g['rows'])
     (HERE / 'ratios.json').write_text(json.dumps(rat, indent=1))
     (HERE / 'stages.json').write_text(json.dumps(g['stages'], indent=1))
+    seeds = seed_ratios(g['rows'])
+    (HERE / 'seeds.json').write_text(json.dumps(seeds, indent=1))
     if slim:
-        fig = quality_figure([r for r in slim if r['steps'] <= 16], 'WikiText-2, CPU: quality versus steps (95% bootstrap intervals)')
+        fig = quality_figure([r for r in slim if r['steps'] <= 16 and split_seed(r['model'])[1] == 0], 'WikiText-2, CPU: quality versus steps (95% bootstrap intervals)')
         ceiling = [r for r in slim if r['model'] == 'MDLM teacher' and r['steps'] == 128]
         if ceiling: fig.add_hline(y=ceiling[0]['gen_ppl'], line_dash='dot', row=1, col=1, annotation_text='teacher, 128 steps')
         fig.write_json(str(HERE / 'quality_figure.json'))
@@ -85,4 +117,8 @@ if __name__ == '__main__':
         print(f"{r['model']:<36}{r['steps']:>4}  Gen PPL {r['gen_ppl']:9.1f} [{r['gen_ppl_ci'][0]:.1f}, {r['gen_ppl_ci'][1]:.1f}]  entropy {r['entropy']:.3f}")
     for r in rat.get('rows', []):
         print(f"{r['model']} / {rat['baseline']}, {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}], entropy ratio {r['entropy_ratio']:.3f}")
+    for r in seeds['rows']:
+        per = ', '.join(f"seed {p['seed']} {p['ratio']:.3f} [{p['ci'][0]:.3f}, {p['ci'][1]:.3f}]" for p in r['per_seed'])
+        print(f"{seeds['imdm']} / {seeds['mdlm']}, {r['steps']} steps: {per}; pooled {r['pooled']['ratio']:.3f} "
+              f"[{r['pooled']['ci'][0]:.3f}, {r['pooled']['ci'][1]:.3f}]")
     print('missing:', g['missing'])
