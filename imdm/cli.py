@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import Registry, shared_dir, default_device, check_int, cores
+from .core import Registry, data_dir, default_device, check_int, cores, write_json
 
 # %% auto #0
 __all__ = ['COMMANDS', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
@@ -38,11 +38,11 @@ def _info(args) -> int:
     rows = {'imdm': imdm.__version__, 'python': platform.python_version(), 'torch': torch.__version__,
             'device': str(default_device()),
             'cuda': torch.version.cuda if torch.cuda.is_available() else None,
-            'flash-attn': flash_attn_func is not None, 'shared data': str(shared_dir())}
+            'flash-attn': flash_attn_func is not None, 'data folder': str(data_dir())}
     for k, v in rows.items(): print(f"{k:<12} {v}")
     return 0
 
-command('info', 'versions, device, optional kernels and the shared data folder')(_info)
+command('info', 'versions, device, optional kernels and the data folder')(_info)
 
 # %% ../nbs/95_cli.ipynb #c72195d1
 def _bench_args(p):
@@ -87,6 +87,23 @@ def _readme(args) -> int:
     return 0
 
 command('readme', 'render README.md from nbs/index.ipynb (offline; no Quarto needed)', _readme_args)(_readme)
+
+# %% ../nbs/95_cli.ipynb #f8173679
+def _data_args(p):
+    p.add_argument('action', choices=['check', 'import'], help='check the data folder, or import the files into it')
+    p.add_argument('source', nargs='?', help='import: a folder of plain copies (for example ../shared/data)')
+
+def _data(args) -> int:
+    from imdm.data import check_data, import_data
+    if args.action == 'import':
+        if not args.source: raise ValueError("imdm data import needs the folder to import from, e.g. `imdm data import ../shared/data`")
+        import_data(args.source)
+    problems = {k: v for k, v in check_data().items() if v}
+    for name, what in problems.items(): print(f"{name}: {what}")
+    print(f"data folder {data_dir()}: " + (f"{len(problems)} file(s) missing or damaged" if problems else 'every file present and whole'))
+    return 1 if problems else 0
+
+command('data', 'check the data folder (corpora, tokenizers), or import its files from a folder of copies', _data_args)(_data)
 
 # %% ../nbs/95_cli.ipynb #11b16a41
 def _parse_sets(items:list[str]) -> dict:
@@ -144,7 +161,7 @@ def _synthetic(args) -> int:
                 for v in values]
         rows = sweep_rows(key, values, [r.metrics for r in runs])
         for r in rows: print(f"{key}={r['value']}: " + ', '.join(f"{m} {s['validity'][0]:.3f} +- {s['validity'][1]:.3f}" for m, s in r['one_step'].items()))
-        if args.out: Path(args.out).write_text(json.dumps({'key': key, 'params': params, 'rows': rows}, indent=1))
+        if args.out: write_json(args.out, {'key': key, 'params': params, 'rows': rows})
         print(f"wall time {time.perf_counter() - t0:.0f} s")
         return 1 if any(r.status == 'failed' for r in runs) else 0
     res = run_experiment('synthetic', params, args.runs_dir, overwrite=args.overwrite, log=lambda m: print(m, flush=True))
@@ -184,7 +201,7 @@ def _stage_args(p):
 
 def _stage(args) -> int:
     from imdm.lm_experiment import run_stage, STAGES
-    from imdm.training import world
+    from imdm.core import world
     from imdm.core import check_choice
     check_choice('stage', args.stage, list(STAGES))
     try: params = json.loads(Path(args.params).read_text())

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #cae080d2
 from __future__ import annotations
-import contextlib, dataclasses, keyword, math, os, random, signal
+import contextlib, dataclasses, json, keyword, math, os, random, signal
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -14,8 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'Config', 'nested', 'seed_everything',
-           'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast', 'eval_mode',
-           'fault_point', 'shared_dir']
+           'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast', 'eval_mode', 'world',
+           'barrier', 'fault_point', 'data_dir', 'write_json', 'RunFolder']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -162,6 +162,17 @@ def eval_mode(module:torch.nn.Module):
     try: yield module
     finally: module.train(was_training)
 
+def world() -> tuple[int, int]:
+    "This process's rank and the number of processes: (0, 1) without torch.distributed."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+def barrier():
+    "Wait for every process (a no-op in a single process)."
+    import torch.distributed as dist
+    if world()[1] > 1: dist.barrier()
+
 # %% ../nbs/00_core.ipynb #537bf1e8
 _VISITS = {}
 
@@ -173,12 +184,49 @@ def fault_point(name:str):
     if _VISITS[name] >= int(spec.partition(':')[2] or 1): os.kill(os.getpid(), signal.SIGKILL)
 
 # %% ../nbs/00_core.ipynb #6f29e3d7
-def shared_dir() -> Path|None:
-    "The `shared/` folder with real corpora and tokenizers, or `None` where this machine has none."
-    env = os.environ.get('IMDM_SHARED')
-    if env: return Path(env) if (Path(env)/'data').is_dir() else None
-    here = Path.cwd().resolve()
-    for d in [here, *here.parents]:
-        for cand in (d/'shared', d.parent/'shared'):
-            if (cand/'data').is_dir(): return cand
-    return None
+def data_dir() -> Path:
+    "The folder of corpora and tokenizer files: `$IMDM_DATA`, else the checkout's `data/`."
+    env = os.environ.get('IMDM_DATA')
+    if env: return Path(env).expanduser()
+    import imdm
+    return Path(imdm.__file__).resolve().parent.parent/'data'          # the package sits at the checkout's root
+
+# %% ../nbs/00_core.ipynb #a27f2aca
+def write_json(path:str|Path, obj, default=None) -> Path:
+    "Write `obj` as indented JSON to `path` atomically (a temporary file renamed over it)."
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    text = json.dumps(obj, indent=1, default=default)                  # fails before any file is touched
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+# %% ../nbs/00_core.ipynb #d6f66939
+class RunFolder:
+    "Where each file of a run folder lives: the one place that knows the layout."
+    def __init__(self, root:str|Path): self.root = Path(root)
+    def __repr__(self): return f"RunFolder({str(self.root)!r})"
+    @property
+    def params(self) -> Path: return self.root/'params.json'          # the stage's parameters; the runner writes it
+    @property
+    def status(self) -> Path: return self.root/'status.json'          # running, done, failed, interrupted or skipped, with attempts
+    @property
+    def metrics(self) -> Path: return self.root/'metrics.json'        # the stage's results; written last, it marks the run finished
+    @property
+    def checkpoints(self) -> Path: return self.root/'checkpoints'     # resumable training state (step_* folders, latest.json)
+    @property
+    def model(self) -> Path: return self.root/'model'                 # the stage's final model (config.json and weights)
+    @property
+    def figures(self) -> Path: return self.root/'figures'             # plotly figures as JSON
+    def round(self, r:int) -> Path:
+        "The student after distillation round `r` (0-based)."
+        return self.root/'rounds'/f'round_{check_int("round", r, 0)}'
+    def coupling(self, r:int|None=None) -> Path:
+        "A coupling's shards: the stage's own (`r=None`), or the one ReDi made for round `r`."
+        return self.root/'coupling' if r is None else self.root/'coupling'/f'round_{check_int("round", r, 0)}'
+    def portable(self, ref:str) -> str:
+        "How results should name another run: relative to the runs folder this run lies in, when it lies there too."
+        p = Path(ref)
+        if not p.is_absolute(): return ref                               # a hub name, or already relative
+        try: return str(p.resolve().relative_to(self.root.resolve().parent))
+        except ValueError: return ref                                    # elsewhere: only its full path names it

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .core import Config, check_choice, check_int, check_float, check_device, nested, default_device, make_generator
+from .core import Config, check_choice, check_int, check_float, check_device, nested, default_device, make_generator, write_json, world, barrier, RunFolder
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -18,7 +18,7 @@ from .mask_embedding import MASK_MLPS
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, generate, prefix_condition
-from .training import TrainConfig, train, save_model, load_model, weights_problem, latest_checkpoint, load_checkpoint, world, barrier
+from .training import TrainConfig, train, save_model, load_model, weights_problem, latest_checkpoint, load_checkpoint
 from .sdtt import SDTTConfig, sdtt
 from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
@@ -55,7 +55,7 @@ class ModelConfig(Config):
 def model_path(p:str|Path) -> Path:
     "A saved model folder, given it or a stage's output folder (which holds it as `model/`)."
     p = Path(p)
-    if (p/'model'/'config.json').exists(): return p/'model'
+    if (RunFolder(p).model/'config.json').exists(): return RunFolder(p).model
     if (p/'config.json').exists(): return p
     raise FileNotFoundError(f"no saved model at {p} (expected {p}/config.json or {p}/model/config.json)")
 
@@ -112,8 +112,7 @@ def check_vocab(model, blocks:TokenBlocks, where:str):
 def _device(name): return check_device(name)
 
 def _write_metrics(out_dir:Path, metrics:dict):
-    if world()[0] == 0:
-        tmp = out_dir/'metrics.json.tmp'; tmp.write_text(json.dumps(metrics, indent=1, default=str)); tmp.replace(out_dir/'metrics.json')
+    if world()[0] == 0: write_json(RunFolder(out_dir).metrics, metrics, default=str)
 
 # %% ../nbs/82_lm_experiment.ipynb #1507093d
 def open_data(data:DataConfig, batch_size:int, seed:int, device) -> tuple[TokenBlocks, TokenBlocks, Batches, Batches]:
@@ -179,12 +178,12 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     else:
         loss = lambda m, i, g: nelbo(m, sch, *batches(i), generator=g).loss
         val_fn = lambda state: {'val_ppl': validation_ppl(state.model, sch, val, p.val_batches)}
-    ckpt = out/'checkpoints'
+    ckpt = RunFolder(out).checkpoints
     state = load_checkpoint(ckpt, model, cfg, device) if latest_checkpoint(ckpt) else None
     if state is not None: log(f"resuming from step {state.step}")
     t0 = time.perf_counter()
     state = train(model, loss, cfg, state=state, ckpt_dir=ckpt, val_fn=val_fn, log=log)
-    if world()[0] == 0: save_model(model, out/'model', state.ema, {'stage': 'train', 'params': params})
+    if world()[0] == 0: save_model(model, RunFolder(out).model, state.ema, {'stage': 'train', 'params': params})
     final = {}
     with (state.ema.applied(model) if state.ema else torch.no_grad()):
         final = val_fn(state)
@@ -219,7 +218,7 @@ class DistilStage(Config):
             raise ValueError(f"{'init' if self.init else 'teacher'}={self.init or self.teacher!r} is an IMDM; student='mdlm' cannot start from it")
         nested('data', DataConfig, self.data); nested('train', TrainConfig, self.train); nested('sdtt', SDTTConfig, self.sdtt); nested('redi', ReDiConfig, self.redi)
         if self.noise is not None: nested('noise', NoiseSpec, self.noise)
-        if self.coupling is not None and not self.coupling.startswith('@') and not (Path(self.coupling)/'coupling').is_dir():
+        if self.coupling is not None and not self.coupling.startswith('@') and not RunFolder(self.coupling).coupling().is_dir():
             raise ValueError(f"coupling={self.coupling!r} is not a coupling stage's folder: it has no coupling/ folder")
         check_int('batch_size', self.batch_size, 1); check_device(self.device)
 
@@ -234,7 +233,7 @@ def _students(p:DistilStage, blocks:TokenBlocks, device):
     return teacher, student
 
 def _finish(stage:str, p, out:Path, state, params, t0, **extra) -> dict:
-    if world()[0] == 0: save_model(state.model, out/'model', state.ema, {'stage': stage, 'params': params})
+    if world()[0] == 0: save_model(state.model, RunFolder(out).model, state.ema, {'stage': stage, 'params': params})
     metrics = {'stage': stage, 'student': p.student, 'steps': state.step, 'seconds': time.perf_counter() - t0, **extra, 'history': state.history}
     _write_metrics(out, metrics)
     return metrics
@@ -257,7 +256,7 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     device, cfg, rc = _device(p.device), TrainConfig.from_dict(p.train), ReDiConfig.from_dict(p.redi)
     tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), rc.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
-    coupling = None if p.coupling is None else load_coupling(Path(p.coupling)/'coupling', device)
+    coupling = None if p.coupling is None else load_coupling(RunFolder(p.coupling).coupling(), device)
     info, half, recall = [], [], []                       # per round: does the student read its noise, and recall its pairs?
     def on_round(r, s, c):
         with s.ema.applied(s.model) if s.ema is not None else contextlib.nullcontext():
@@ -305,10 +304,10 @@ def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     sch, (rank, size) = LogLinear(), world()
     source_fn = rc.source_fn(sch, teacher.mask_id, _real(batches, rc.batch_size))
     make_coupling(teacher, sch, rc.sampler(), rc.pairs,
-                  tr.config.length, noise, seed=p.seed, shard_size=rc.shard_size, out_dir=out/'coupling',
+                  tr.config.length, noise, seed=p.seed, shard_size=rc.shard_size, out_dir=RunFolder(out).coupling(),
                   source_fn=source_fn, progress=rank == 0, part=(rank, size))
     barrier()
-    c = load_coupling(out/'coupling')
+    c = load_coupling(RunFolder(out).coupling())
     metrics = {'stage': 'coupling', 'student': p.student, 'pairs': len(c), 'seconds': time.perf_counter() - t0,
                'noise': None if noise is None else noise.to_dict(), 'masked_sources': (c.z1 == teacher.mask_id).float().mean().item(),
                'entropy': sample_entropy(c.x0)}
@@ -385,7 +384,7 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     judge = load_judge(p.judge, blocks, device, p.judge_max_length)
     rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log,
                             sampler=p.sampler())
-    metrics = {'stage': 'eval', 'judge': p.judge, 'rows': rows, 'table': quality_table(rows), 'seconds': None,
+    metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
                'protocol': ('Gen PPL: ' + ('token-weighted NLL of the generated ids under the workbench AR judge (no retokenisation)'
                              if isinstance(judge, ARJudge) else 'MDLM/DUO: decoded with specials, retokenised, first EOS counted, token-weighted')
                             + '; entropy: DUO per-sample unigram entropy (nats); sampling: ancestral, float64, no temperature/top-k/top-p')}
@@ -398,11 +397,11 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     ref = metrics['reference']
     if p.mauve_prompts:
         metrics['mauve'] = {str(k): conditional_mauve(models, blocks, p, k, judge, device) for k in p.steps}
-    (out/'figures').mkdir(exist_ok=True)
+    RunFolder(out).figures.mkdir(exist_ok=True)
     fig = quality_figure(rows, f"Quality versus steps ({blocks.config.corpus}, judge {p.judge.split('/')[-1]})")
     fig.add_hline(y=ref['gen_ppl'], line_dash='dot', row=1, col=1, annotation_text=ref['model'])
     fig.add_hline(y=ref['entropy'], line_dash='dot', row=1, col=2, annotation_text=ref['model'])
-    fig.write_json(str(out/'figures'/'quality.json'))
+    fig.write_json(str(RunFolder(out).figures/'quality.json'))
     metrics['seconds'] = time.perf_counter() - t0
     _write_metrics(out, metrics)
     return metrics

@@ -14,12 +14,12 @@ from torch import Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, check_int, check_float, check_choice, make_generator, eval_mode, fault_point
+from .core import Config, check_int, check_float, check_choice, make_generator, eval_mode, fault_point, world, barrier, RunFolder
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, nelbo_at
 from .samplers import Ancestral, noise_draws, sample
-from .training import TrainConfig, TrainState, train, save_model, load_model, world, barrier
+from .training import TrainConfig, TrainState, train, save_model, load_model, resume_rounds
 
 # %% auto #0
 __all__ = ['PERTURBATIONS', 'Coupling', 'perturbed_sources', 'official_perturbed_sources', 'coupling_shard', 'make_coupling',
@@ -215,15 +215,14 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
          log:Callable[[str], None]|None=None, # gets the loss records
         ) -> TrainState:
     "Rectified distillation of `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`)."
-    from imdm.sdtt import _resume
     sampler, source_fn = config.sampler(), config.source_fn(schedule, student.mask_id, data_fn)
     iters, device = train_config.steps, next(student.parameters()).device
     given = None if coupling is None else check_coupling(coupling, student, length).to(device)
-    state, first = _resume(out_dir, student, train_config, iters)
-    frozen = teacher.eval() if first == 0 else load_model(Path(out_dir)/'rounds'/f'round_{first}', device).eval()
-    ckpt = None if out_dir is None else Path(out_dir)/'checkpoints'
+    state, first = resume_rounds(out_dir, student, train_config, iters)
+    frozen = teacher.eval() if first == 0 else load_model(RunFolder(out_dir).round(first - 1), device).eval()
+    ckpt = None if out_dir is None else RunFolder(out_dir).checkpoints
     for r in range(first, config.rounds):
-        folder = None if out_dir is None else Path(out_dir)/'coupling'/f'round_{r}'
+        folder = None if out_dir is None else RunFolder(out_dir).coupling(r)
         rank, size = world()
         make = lambda: make_coupling(frozen, schedule, sampler, config.pairs, length, student.noise,
                                      seed=train_config.seed + 7919 * r, shard_size=config.shard_size,
@@ -239,7 +238,7 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
         state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log)
         if on_round is not None: on_round(r, state, coupling)
         frozen = _ema_copy(state)
-        if out_dir is not None and rank == 0: save_model(frozen, Path(out_dir)/'rounds'/f'round_{r + 1}')
+        if out_dir is not None and rank == 0: save_model(frozen, RunFolder(out_dir).round(r))
         barrier()
     return state
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import imdm
-from .core import check_name, check_int, cores, pid_alive
+from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder
 
 # %% auto #0
 __all__ = ['EXPERIMENT_PARAMS', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path', 'run_key',
@@ -83,10 +83,8 @@ class RunResult:
 
     @property
     def metrics(self) -> dict|None:
-        f = Path(self.folder) / 'metrics.json'
+        f = RunFolder(self.folder).metrics
         return json.loads(f.read_text()) if f.exists() else None
-
-def _write(path:Path, obj): path.write_text(json.dumps(obj, indent=1, default=str))
 
 # %% ../nbs/81_runner.ipynb #1ddf6740
 def _folder(runs_dir) -> Path:
@@ -125,7 +123,7 @@ def _kernel_manager():
 
 def _attempts(folder:Path) -> list:
     "The earlier attempts recorded in a run folder's status.json."
-    try: return json.loads((folder / 'status.json').read_text()).get('attempts', [])
+    try: return json.loads(RunFolder(folder).status.read_text()).get('attempts', [])
     except (OSError, ValueError): return []
 
 RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
@@ -139,16 +137,16 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
     key = run_key(name, params)
     runs_dir = _folder(runs_dir)
     folder, t0 = runs_dir / key, time.perf_counter()
-    if (folder / 'metrics.json').exists() and not overwrite:
+    if RunFolder(folder).metrics.exists() and not overwrite:
         log(f"{key}: already finished, not run again (pass overwrite=True to redo it)")
         return RunResult(name, key, str(folder), 'cached', 0.)
     if overwrite: shutil.rmtree(folder, ignore_errors=True)
     resumed, attempts = folder.exists(), _attempts(folder)
     folder.mkdir(exist_ok=True)
-    _write(folder / 'params.json', params)
+    write_json(RunFolder(folder).params, params, default=str)
     status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
               'host': socket.gethostname(), 'pid': os.getpid()}
-    _write(folder / 'status.json', {**status, 'status': 'running', 'attempts': attempts})
+    write_json(RunFolder(folder).status, {**status, 'status': 'running', 'attempts': attempts}, default=str)
     again = f"running again in its folder ({'it resumes from its checkpoints' if name in RESUMABLE else 'this experiment starts over'})"
     log(f"{key}: {again if resumed else 'running'} {name}")
     try:
@@ -157,15 +155,15 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
         pm.execute_notebook(str(src), str(folder / 'notebook.ipynb'), parameters=params,
                             resources={'metadata': {'path': str(folder.resolve())}}, stdout_file=_Lines(log),
                             progress_bar=progress, log_output=False, kernel_name='python3', kernel_manager_class=_kernel_manager())
-        ok = (folder / 'metrics.json').exists()
+        ok = RunFolder(folder).metrics.exists()
         result = RunResult(name, key, str(folder), 'done' if ok else 'failed', time.perf_counter() - t0,
                            None if ok else 'the notebook finished without writing metrics.json')
     except Exception as e:                                                      # recorded, not raised: a batch goes on
         msg = str(e).strip().splitlines()
         result = RunResult(name, key, str(folder), 'failed', time.perf_counter() - t0, '\n'.join(msg[-20:]) or repr(e))
     attempts = [*attempts, {'started': status['started'], 'seconds': result.seconds, 'status': result.status}]
-    _write(folder / 'status.json', {**status, 'status': result.status, 'seconds': sum(a['seconds'] for a in attempts),
-                                    'attempts': attempts, 'error': result.error})
+    write_json(RunFolder(folder).status, {**status, 'status': result.status, 'seconds': sum(a['seconds'] for a in attempts),
+                                    'attempts': attempts, 'error': result.error}, default=str)
     log(f"{key}: {result.status} in {result.seconds:.0f} s" + (f"\n{result.error}" if result.error else ''))
     return result
 
@@ -305,10 +303,10 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
             key = run_key(stages[i]['notebook'], params); folder = runs_dir / key
             failed = sorted(n for n in needs[i] if results.get(n) is not None and results[n].status in ('failed', 'skipped'))
             error = f"not run: it needs {failed}, which did not finish"
-            if not (folder / 'metrics.json').exists():
+            if not RunFolder(folder).metrics.exists():
                 folder.mkdir(exist_ok=True)
-                _write(folder / 'status.json', {'experiment': stages[i]['notebook'], 'params': params, 'status': 'skipped',
-                                                'attempts': _attempts(folder), 'error': error})
+                write_json(RunFolder(folder).status, {'experiment': stages[i]['notebook'], 'params': params, 'status': 'skipped',
+                                                    'attempts': _attempts(folder), 'error': error}, default=str)
             results[i] = RunResult(stages[i]['notebook'], key, str(folder), 'skipped', 0., error); folders[i] = str(folder)
     with _threads_per_job(jobs, say): run_graph(todo, {i: needs[i] & set(todo) for i in todo}, run_one, jobs, say, on_skip=skip)
     return [results[i] for i in todo if i in results]
@@ -339,7 +337,7 @@ def gather(runs_dir:str|Path='runs') -> list[dict]:
     for folder in sorted(Path(runs_dir).glob('*/status.json')):
         try: st = json.loads(folder.read_text())
         except ValueError: st = {'status': 'unreadable', 'error': f"{folder} is not valid JSON"}
-        d, m = folder.parent, folder.parent / 'metrics.json'
+        d, m = folder.parent, RunFolder(folder.parent).metrics
         rows.append({'key': d.name, 'experiment': st.get('experiment'), 'status': _live_status(st),
                      'seconds': st.get('seconds'), 'params': st.get('params'),
                      'metrics': json.loads(m.read_text()) if m.exists() else None, 'error': st.get('error')})

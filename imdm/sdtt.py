@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .core import Config, check_int, check_float, check_choice, eval_mode
+from .core import Config, check_int, check_float, check_choice, eval_mode, world, barrier, RunFolder
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, mask_out
 from .samplers import Ancestral, DRAWS
-from .training import TrainConfig, TrainState, train, save_model, load_model, world, barrier
+from .training import TrainConfig, TrainState, train, save_model, load_model, resume_rounds
 
 # %% auto #0
 __all__ = ['DIVERGENCES', 'log_probs', 'kl', 'teacher_targets', 'sdtt_loss', 'SDTTConfig', 'sdtt']
@@ -105,16 +105,6 @@ class SDTTConfig(Config):
     def student_steps(self, r:int) -> int: return self.teacher_steps // self.steps_per_target ** (r + 1)
 
 # %% ../nbs/60_sdtt.ipynb #fa276154
-def _resume(out_dir, student, train_config, iters):
-    "The saved state of an interrupted run (or None) and the round it stopped in."
-    from imdm.training import latest_checkpoint, load_checkpoint
-    ckpt = None if out_dir is None else latest_checkpoint(Path(out_dir)/'checkpoints')
-    if ckpt is None: return None, 0
-    done = json.loads((ckpt/'state.json').read_text())['step']
-    r = done // iters if done % iters else done // iters - 1                            # the round of the last step done
-    state = load_checkpoint(ckpt, student, train_config.replace(steps=iters * (r + 1)), next(student.parameters()).device)
-    return state, r
-
 def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
          batch_fn:Callable[[int, torch.Generator], Tensor], # (index, generator) -> x0 (B, L)
          config:SDTTConfig, train_config:TrainConfig, # train_config.steps: optimizer steps per round
@@ -122,15 +112,15 @@ def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
          log:Callable[[str], None]|None=None) -> TrainState:
     "Distil `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`); `log` gets the loss records."
     iters = train_config.steps
-    state, first = _resume(out_dir, student, train_config, iters)
-    if first > 0: teacher = load_model(Path(out_dir)/'rounds'/f'round_{first - 1}', next(student.parameters()).device)
-    ckpt = None if out_dir is None else Path(out_dir)/'checkpoints'
+    state, first = resume_rounds(out_dir, student, train_config, iters)
+    if first > 0: teacher = load_model(RunFolder(out_dir).round(first - 1), next(student.parameters()).device)
+    ckpt = None if out_dir is None else RunFolder(out_dir).checkpoints
     for r in range(first, config.rounds):
         frozen, dt = copy.deepcopy(teacher).eval().requires_grad_(False), config.dt(r)
         loss_fn = lambda m, i, g: sdtt_loss(m, frozen, schedule, batch_fn(i, g), dt, g, steps=config.steps_per_target,
                                              t_eps=config.t_eps, divergence=config.divergence, draws=config.draws)
         state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log)
-        if out_dir is not None and world()[0] == 0: save_model(student, Path(out_dir)/'rounds'/f'round_{r}')
+        if out_dir is not None and world()[0] == 0: save_model(student, RunFolder(out_dir).round(r))
         barrier()
         if on_round is not None: on_round(r, state)
         teacher = student

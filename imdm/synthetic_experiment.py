@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_float, check_int, check_device, cores, make_generator, default_device
+from .core import Config, check_choice, check_float, check_int, check_device, cores, make_generator, default_device, write_json
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -254,6 +254,5 @@ def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,
               'table2': routing, 'wall_seconds': time.perf_counter() - t0, 'workers': workers,
               'estimator': 'factorization error = KL(p_data || p_gen); independent draws: p_gen exact over sequences and sampler randomness, '
                            'IMDM: Monte Carlo over n_noise mask-state draws; noise-driven draws: frequencies over n_noise draws (jackknife s.e.)'}
-    if out_dir is not None:
-        tmp = Path(out_dir)/'metrics.json.tmp'; tmp.write_text(json.dumps(result, indent=1)); tmp.replace(Path(out_dir)/'metrics.json')
+    if out_dir is not None: write_json(Path(out_dir)/'metrics.json', result)
     return result

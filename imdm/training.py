@@ -15,17 +15,17 @@ from torch import nn, Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, fault_point, pid_alive
+from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, fault_point, pid_alive, write_json, world, barrier, RunFolder
 from .dit import DiT, DiTConfig
 from .ar import ARLM
 from .forward import NoiseSpec
 from .denoisers import Denoiser
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'EMA', 'world', 'barrier', 'LossModule', 'TrainState',
-           'make_state', 'train_step', 'train', 'model_spec', 'build_model', 'remove_stale_tmp', 'save_model',
-           'load_model', 'load_weights', 'save_checkpoint', 'safetensors_header', 'safetensors_problem',
-           'weights_problem', 'checkpoints', 'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint']
+__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'EMA', 'LossModule', 'TrainState', 'make_state',
+           'train_step', 'train', 'model_spec', 'build_model', 'remove_stale_tmp', 'save_model', 'load_model',
+           'load_weights', 'save_checkpoint', 'safetensors_header', 'safetensors_problem', 'weights_problem',
+           'checkpoints', 'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint', 'resume_rounds']
 
 # %% ../nbs/50_training.ipynb #f7695b58
 @dataclass(frozen=True)
@@ -109,17 +109,6 @@ class EMA:
             if n in self.shadow: self.shadow[n] = v.to(self.shadow[n].device, self.shadow[n].dtype).clone()
 
 # %% ../nbs/50_training.ipynb #fc5d4d6d
-def world() -> tuple[int, int]:
-    "This process's rank and the number of processes: (0, 1) without torch.distributed."
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-def barrier():
-    "Wait for every process (a no-op in a single process)."
-    import torch.distributed as dist
-    if world()[1] > 1: dist.barrier()
-
 class LossModule(nn.Module):
     "The loss as a module's forward, so that DistributedDataParallel syncs the gradients of `model`."
     def __init__(self, model:nn.Module): super().__init__(); self.model = model
@@ -245,9 +234,6 @@ def remove_stale_tmp(folder:str|Path) -> list[Path]:
         if tmp.is_dir() and (not pid.isdigit() or not pid_alive(int(pid))): shutil.rmtree(tmp, ignore_errors=True); gone.append(tmp)
     return gone
 
-def _write_json(path:Path, obj):
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(obj, indent=1)); os.replace(tmp, path)
-
 def save_model(model:nn.Module, path:str|Path, ema:EMA|None=None, extra:dict|None=None) -> Path:
     "Write `model` (with the EMA weights, when given) to the folder `path`, atomically."
     if Path(path).parent.exists(): remove_stale_tmp(Path(path).parent)
@@ -255,7 +241,7 @@ def save_model(model:nn.Module, path:str|Path, ema:EMA|None=None, extra:dict|Non
     weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if ema is not None: weights.update({k: v.detach().cpu() for k, v in ema.shadow.items()})
     save_file(weights, tmp/'model.safetensors')
-    _write_json(tmp/'config.json', {'model': model_spec(model), 'ema_weights': ema is not None, **(extra or {})})
+    write_json(tmp/'config.json', {'model': model_spec(model), 'ema_weights': ema is not None, **(extra or {})})
     commit()
     return Path(path)
 
@@ -292,9 +278,9 @@ def save_checkpoint(state:TrainState, config:TrainConfig, ckpt_dir:str|Path) -> 
     save_file({'generator': state.generator.get_state()}, tmp/'rng.safetensors')
     meta = {'step': state.step, 'history': state.history, 'running': state.running, 'train': config.to_dict(), 'model': model_spec(state.model),
             'ema': None if state.ema is None else {'decay': state.ema.decay, 'updates': state.ema.updates}}
-    _write_json(tmp/'state.json', meta)
+    write_json(tmp/'state.json', meta)
     commit()
-    _write_json(ckpt_dir/'latest.json', {'path': final.name, 'step': state.step})
+    write_json(ckpt_dir/'latest.json', {'path': final.name, 'step': state.step})
     if config.keep_checkpoints is not None:
         for old in checkpoints(ckpt_dir)[config.keep_checkpoints:]: shutil.rmtree(old, ignore_errors=True)
     return final
@@ -390,3 +376,13 @@ def load_checkpoint(path:str|Path, model:nn.Module|None=None, config:TrainConfig
     state.generator.set_state(load_file(path/'rng.safetensors')['generator'])
     state.step, state.history, state.running = meta['step'], meta['history'], meta.get('running', [])
     return state
+
+# %% ../nbs/50_training.ipynb #430b4855
+def resume_rounds(out_dir:str|Path|None, student:nn.Module, train_config:TrainConfig, iters:int) -> tuple[TrainState|None, int]:
+    "The saved state of an interrupted round-based run (None when there is none) and the round it stopped in."
+    ckpt = None if out_dir is None else latest_checkpoint(RunFolder(out_dir).checkpoints)
+    if ckpt is None: return None, 0
+    done = json.loads((ckpt/'state.json').read_text())['step']
+    r = done // iters if done % iters else done // iters - 1                            # the round of the last step done
+    state = load_checkpoint(ckpt, student, train_config.replace(steps=iters * (r + 1)), next(student.parameters()).device)
+    return state, r

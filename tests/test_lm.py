@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from imdm.core import shared_dir
+from imdm.data import have_data
 
-pytestmark = pytest.mark.skipif(shared_dir() is None, reason='needs the shared corpora (../shared or $IMDM_SHARED)')
+pytestmark = pytest.mark.skipif(not have_data(), reason="needs the data folder's corpora (imdm data import; see data/README.md)")
 SCRIPT = Path(sys.executable).parent / 'imdm'
 
 
