@@ -8,7 +8,7 @@ import statistics, time
 
 import torch
 
-from .core import default_device, eval_mode
+from .core import default_device
 from .dit import DiT, dit_config
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -22,7 +22,8 @@ __all__ = ['bench_models', 'sampler_overhead', 'step_costs', 'format_costs']
 def _timed(fn, device) -> float:
     "Wall seconds of `fn()`, synchronising the GPU around it."
     if device.type == 'cuda': torch.cuda.synchronize()
-    t0 = time.perf_counter(); fn()
+    t0 = time.perf_counter()
+    fn()
     if device.type == 'cuda': torch.cuda.synchronize()
     return time.perf_counter() - t0
 
@@ -40,7 +41,8 @@ def _network_timed(denoiser:Denoiser, device, spent:list[float]):
     def timed(f):
         def wrapper(*args, **kwargs):
             if device.type == 'cuda': torch.cuda.synchronize()
-            t0 = time.perf_counter(); out = f(*args, **kwargs)
+            t0 = time.perf_counter()
+            out = f(*args, **kwargs)
             if device.type == 'cuda': torch.cuda.synchronize()
             spent[0] += time.perf_counter() - t0
             return out

@@ -29,7 +29,9 @@ COMMANDS = Registry('command')
 
 def command(name:str, help:str, add_args:Callable=lambda p: None):
     "Decorator registering `run(args)` as the subcommand `name`."
-    def deco(run): COMMANDS[name] = Command(help, add_args, run); return run
+    def deco(run):
+        COMMANDS[name] = Command(help, add_args, run)
+        return run
     return deco
 
 # %% ../nbs/95_cli.ipynb #66dc8f50
@@ -82,7 +84,9 @@ def _readme_args(p): p.add_argument('--check', action='store_true', help='only c
 def _readme(args) -> int:
     from imdm.readme import sync_readme
     same = sync_readme(check=args.check)
-    if args.check and not same: print("README.md is out of date with nbs/index.ipynb: run `imdm readme`", file=sys.stderr); return 1
+    if args.check and not same:
+        print("README.md is out of date with nbs/index.ipynb: run `imdm readme`", file=sys.stderr)
+        return 1
     print('README.md is up to date' if same else 'README.md written from nbs/index.ipynb')
     return 0
 
@@ -266,8 +270,11 @@ def main(argv:list[str]|None=None) -> int:
         print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)
     try: return args.run(args) or 0
     except USER_ERRORS as e:
-        print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr); return 2
+        print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
     except FloatingPointError as e:                                                   # a run that diverged: its settings, not a bug
-        print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr); return 1
+        print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print(f"imdm {args.command}: interrupted; run the same command again to resume", file=sys.stderr); return 130
+        print(f"imdm {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

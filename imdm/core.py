@@ -55,13 +55,17 @@ def check_name(what:str, name:Any) -> str:
 # %% ../nbs/00_core.ipynb #b0ea3740
 class Registry(dict):
     "A named dict of choices whose unknown keys raise an error listing the known ones."
-    def __init__(self, kind:str): super().__init__(); self.kind = kind
+    def __init__(self, kind:str):
+        super().__init__()
+        self.kind = kind
     def __getitem__(self, name):
         if name not in self: raise ValueError(f"unknown {self.kind} {name!r}; choose one of {sorted(self)}")
         return super().__getitem__(name)
     def register(self, name:str) -> Callable:
         "Decorator that adds the decorated object under `name`."
-        def deco(obj): self[name] = obj; return obj
+        def deco(obj):
+            self[name] = obj
+            return obj
         return deco
 
 # %% ../nbs/00_core.ipynb #89a49f31
@@ -86,14 +90,16 @@ class Config:
     def from_dict(cls, d:dict):
         "Build from a plain dict, refusing unknown keys and values of the wrong type."
         if not isinstance(d, dict): raise ValueError(f"{cls.__name__} settings must be a dict of name: value, not {d!r}")
-        cls.check_keys(d); cls.check_types(d)
+        cls.check_keys(d)
+        cls.check_types(d)
         return cls(**d)
 
     def to_dict(self) -> dict: return asdict(self)
 
     def replace(self, **changes):
         "A copy with `changes` applied; unknown keys and wrong types are refused."
-        self.check_keys(changes); self.check_types(changes)
+        self.check_keys(changes)
+        self.check_types(changes)
         return dataclasses.replace(self, **changes)
 
 def nested(name:str, cls, d):
@@ -116,7 +122,9 @@ def _check_type(name:str, value:Any, annotation:str):
 # %% ../nbs/00_core.ipynb #c38d406e
 def seed_everything(seed:int) -> torch.Generator:
     "Seed Python, NumPy and torch; return a torch generator seeded with `seed`."
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 def make_generator(seed:int|None, device:str|torch.device='cpu') -> torch.Generator|None:
@@ -129,7 +137,9 @@ def cores() -> int:
 
 def pid_alive(pid:int) -> bool:
     "Whether process `pid` of this machine still runs."
-    try: os.kill(pid, 0); return True
+    try:
+        os.kill(pid, 0)
+        return True
     except ProcessLookupError: return False
     except PermissionError: return True
 

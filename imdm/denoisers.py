@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_denoisers.ipynb #fecf1a5c
 from __future__ import annotations
-import copy, math
+import copy
 from typing import NamedTuple
 
 import torch

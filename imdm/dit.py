@@ -66,7 +66,9 @@ def dit_config(preset:str='tiny', **overrides) -> DiTConfig:
 class LayerNorm(nn.Module):
     "LayerNorm with a weight and no bias, computed in float32 (MDLM)."
     def __init__(self, dim:int, eps:float=1e-5):
-        super().__init__(); self.weight = nn.Parameter(torch.ones(dim)); self.eps = eps
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
     def forward(self, x:Tensor) -> Tensor:
         with torch.autocast(x.device.type, enabled=False):
             return F.layer_norm(x.float(), [x.shape[-1]], eps=self.eps) * self.weight   # (..., D) float32
@@ -140,7 +142,8 @@ class DiTBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(D, c.mlp_ratio * D), nn.GELU(approximate='tanh'), nn.Linear(c.mlp_ratio * D, D))
         self.dropout = nn.Dropout(c.dropout)
         self.adaLN_modulation = nn.Linear(c.cond_dim, 6 * D)
-        nn.init.zeros_(self.adaLN_modulation.weight); nn.init.zeros_(self.adaLN_modulation.bias)
+        nn.init.zeros_(self.adaLN_modulation.weight)
+        nn.init.zeros_(self.adaLN_modulation.bias)
 
     def forward(self, x:Tensor, rotary:tuple[Tensor, Tensor], c:Tensor) -> Tensor:
         B, L, D = x.shape
@@ -159,7 +162,9 @@ class FinalLayer(nn.Module):
         self.norm_final = LayerNorm(c.hidden)
         self.linear = nn.Linear(c.hidden, c.vocab_size)
         self.adaLN_modulation = nn.Linear(c.cond_dim, 2 * c.hidden)
-        for lin in (self.linear, self.adaLN_modulation): nn.init.zeros_(lin.weight); nn.init.zeros_(lin.bias)
+        for lin in (self.linear, self.adaLN_modulation):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
 
     def features(self, x:Tensor, c:Tensor) -> Tensor:
         "The modulated, normalised hidden states that the output projection reads, (B, L, D)."

@@ -115,7 +115,8 @@ def cell_options(src:str) -> tuple[dict, str]:
     "Quarto's cell options (the `#| key: value` lines nbdev leaves for it) and the code without them."
     lines, opts = src.splitlines(), {}
     while lines and (m := _re_quarto.match(lines[0])):
-        opts[m[1]] = m[2].strip('"\''); lines.pop(0)
+        opts[m[1]] = m[2].strip('"\'')
+        lines.pop(0)
     return opts, '\n'.join(lines).strip('\n')
 
 def cell_md(cell, nb_name:str='') -> str:
@@ -157,7 +158,8 @@ def slugify(value:str, separator:str='-') -> str:
 # %% ../nbs/97_docs.ipynb #aff04d0b
 def site_settings(root:str|Path) -> dict:
     "The `settings.ini` values the site uses."
-    cfg = ConfigParser(delimiters=['=']); cfg.read(Path(root)/'settings.ini', encoding='utf-8')
+    cfg = ConfigParser(delimiters=['='])
+    cfg.read(Path(root)/'settings.ini', encoding='utf-8')
     return dict(cfg['DEFAULT'])
 
 def mkdocs_config(settings:dict, nav:list[tuple[str, str]], site_dir:str|Path) -> dict:
@@ -220,13 +222,15 @@ def katex_dir(root:str|Path) -> Path:
     "KaTeX's `dist` folder, installed from npm with Material's `iframe-worker` shim by `npm ci` (see `package.json`)."
     d = Path(root)/'node_modules'/'katex'/'dist'
     if not (d/'katex.min.js').exists() or not (d.parents[1]/'iframe-worker'/'shim'/'index.js').exists():
-        raise FileNotFoundError(f"KaTeX or iframe-worker is not installed under {d.parents[1]}: run `npm ci` in {Path(root).resolve()} (package.json pins them)")
+        raise FileNotFoundError(f"KaTeX or iframe-worker is not installed under {d.parents[1]}: "
+                                f"run `npm ci` in {Path(root).resolve()} (package.json pins them)")
     return d
 
 def copy_assets(root:str|Path, assets:str|Path) -> Path:
     "Copy KaTeX, plotly.js, the search's web-worker shim and the site's own script and style into `assets`."
     import plotly
-    assets = Path(assets); assets.mkdir(parents=True, exist_ok=True)
+    assets = Path(assets)
+    assets.mkdir(parents=True, exist_ok=True)
     k = katex_dir(root)
     (assets/'katex').mkdir(exist_ok=True)
     for f in ('katex.min.js', 'katex.min.css'): shutil.copy2(k/f, assets/'katex'/f)
@@ -234,7 +238,8 @@ def copy_assets(root:str|Path, assets:str|Path) -> Path:
     (assets/'iframe-worker').mkdir(exist_ok=True)
     shutil.copy2(k.parents[1]/'iframe-worker'/'shim'/'index.js', assets/'iframe-worker'/'shim.js')
     shutil.copy2(Path(plotly.__file__).parent/'package_data'/'plotly.min.js', assets/'plotly.min.js')
-    (assets/'imdm-docs.js').write_text(SITE_JS); (assets/'imdm-docs.css').write_text(SITE_CSS)
+    (assets/'imdm-docs.js').write_text(SITE_JS)
+    (assets/'imdm-docs.css').write_text(SITE_CSS)
     return assets
 
 # %% ../nbs/97_docs.ipynb #cf289fa3
@@ -277,8 +282,10 @@ def build_site(out:str|Path='_site', # where the site goes (replaced)
     flags = frozenset(settings.get('tst_flags', '').split())
     doc_url = settings.get('doc_host', '').rstrip('/') + settings.get('doc_baseurl', '')
     tmp = None if work else tempfile.TemporaryDirectory(prefix='imdm-docs-')
-    work = Path(work or tmp.name).resolve(); docs = work/'docs'
-    shutil.rmtree(docs, ignore_errors=True); docs.mkdir(parents=True)
+    work = Path(work or tmp.name).resolve()
+    docs = work/'docs'
+    shutil.rmtree(docs, ignore_errors=True)
+    docs.mkdir(parents=True)
     try:
         copy_assets(root, docs/'assets')
         notebooks, t0 = doc_notebooks(nbs), time.perf_counter()
@@ -288,7 +295,8 @@ def build_site(out:str|Path='_site', # where the site goes (replaced)
         try:
             with ProcessPoolExecutor(max(1, n_workers), mp_context=get_context('spawn')) as ex:
                 for p, (name, title, secs) in zip(notebooks, ex.map(docs_module._page_job, jobs)):
-                    log(f"{p.name:<32} -> {name:<28} {secs:5.1f} s"); pages.append((title, name))
+                    log(f"{p.name:<32} -> {name:<28} {secs:5.1f} s")
+                    pages.append((title, name))
         finally:
             if threads is None: del os.environ['OMP_NUM_THREADS']
         log(f"{len(pages)} notebooks {'executed and ' if execute else ''}processed in {time.perf_counter() - t0:.0f} s")

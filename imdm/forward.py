@@ -4,7 +4,6 @@
 
 # %% ../nbs/11_forward.ipynb #62f80d49
 from __future__ import annotations
-import math
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
@@ -13,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .core import Config, Registry, check_choice, check_float, check_int
-from .schedules import Schedule, LogLinear
+from .schedules import Schedule
 
 # %% auto #0
 __all__ = ['NOISE_KINDS', 'NoiseKind', 'NoiseSpec', 'sample_t', 'Noised', 'MaskedProcess', 'InfiniteMaskProcess', 'make_process']

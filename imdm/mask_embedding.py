@@ -4,7 +4,6 @@
 
 # %% ../nbs/12_mask_embedding.ipynb #f1494a38
 from __future__ import annotations
-import torch
 from torch import nn, Tensor
 
 from .core import check_choice, check_int
@@ -27,7 +26,8 @@ class NoiseMLP(nn.Module):
         for name, v in [('d_noise', d_noise), ('d_model', d_model), ('d_hidden', d_hidden)]: check_int(name, v, 1)
         self.mlp = nn.Sequential(nn.Linear(d_noise, d_hidden), nn.GELU(), nn.Linear(d_hidden, d_model, bias=not official))
         if official:                                   # the mask embedding E(m) plays the output bias
-            nn.init.trunc_normal_(self.mlp[0].weight, std=0.02, a=-0.04, b=0.04); nn.init.zeros_(self.mlp[0].bias)
+            nn.init.trunc_normal_(self.mlp[0].weight, std=0.02, a=-0.04, b=0.04)
+            nn.init.zeros_(self.mlp[0].bias)
         nn.init.zeros_(self.mlp[2].weight)             # IMDM == MDM at initialisation
         if self.mlp[2].bias is not None: nn.init.zeros_(self.mlp[2].bias)
 

@@ -11,7 +11,6 @@ from torch import Tensor
 
 from .core import check_choice, check_int, eval_mode, make_generator
 from .schedules import Schedule
-from .forward import Noised
 from .denoisers import Denoiser, mask_out
 from .samplers import Ancestral, DRAWS, generate
 from .synthetic import SyntheticTask
@@ -53,7 +52,8 @@ def _chain(denoiser:Denoiser, schedule:Schedule, steps:int, K:int, L:int, eta:Te
     device = next(denoiser.parameters()).device
     states = _states(K, L, device)                                                       # (S, L)
     S, N = len(states), 1 if eta is None else len(eta)
-    dist = torch.zeros(N, S, dtype=torch.float64, device=device); dist[:, -1] = 1.        # all-mask is the last state
+    dist = torch.zeros(N, S, dtype=torch.float64, device=device)  # all-mask is the last state
+    dist[:, -1] = 1.
     ts = Ancestral(steps=steps).timesteps().tolist()
     for t, s in zip(ts[:-1], ts[1:]):
         active = (dist > 0).any(0).nonzero().squeeze(-1)                                  # (A,) reachable states
@@ -79,7 +79,8 @@ def generated_distribution(denoiser:Denoiser, schedule:Schedule, task:SyntheticT
                            n_noise:int=4096, seed:int=0, chunk:int=256, groups:int=8,
                            draws:str='independent') -> tuple[Tensor, Tensor|None]: # draws: the sampler's, 'independent' or 'noise'
     "$p_\\text{gen}$ over the task's sequences after `steps` ancestral steps ((K**L,) float64), and per-group estimates (None when exact)."
-    check_int('steps', steps, 1); check_choice('draws', draws, list(DRAWS))
+    check_int('steps', steps, 1)
+    check_choice('draws', draws, list(DRAWS))
     K, L = task.K, task.L
     if denoiser.mask_id != K: raise ValueError(f"the denoiser's mask_id={denoiser.mask_id} must be the task's K={K}")
     device = next(denoiser.parameters()).device
