@@ -15,7 +15,7 @@ import torch
 # %% auto #0
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'Config', 'nested', 'seed_everything',
            'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast', 'eval_mode', 'world',
-           'barrier', 'fault_point', 'data_dir', 'write_json', 'RunFolder']
+           'barrier', 'entropy', 'fault_point', 'data_dir', 'write_json', 'RunFolder']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -182,6 +182,12 @@ def barrier():
     "Wait for every process (a no-op in a single process)."
     import torch.distributed as dist
     if world()[1] > 1: dist.barrier()
+
+# %% ../nbs/00_core.ipynb #0f7ee97a
+def entropy(p:torch.Tensor) -> float:
+    "Entropy (nats) of a probability vector; zero entries contribute nothing."
+    p = p[p > 0].double()
+    return float(-(p * p.log()).sum())
 
 # %% ../nbs/00_core.ipynb #537bf1e8
 _VISITS = {}

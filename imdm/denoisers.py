@@ -21,9 +21,9 @@ from .dit import DiT
 __all__ = ['mask_out', 'subs', 'Denoiser', 'target_log_prob', 'NELBO', 'nelbo_at', 'nelbo']
 
 # %% ../nbs/30_denoisers.ipynb #408ef282
-def mask_out(logits:Tensor, mask_id:int) -> Tensor:
-    "Float32 logits with the mask token's entry at $-\\infty$ (a new tensor: the input is not edited)."
-    return logits.float().index_fill(-1, torch.tensor([mask_id], device=logits.device), float('-inf'))
+def mask_out(logits:Tensor, mask_id:int, fill:float=float('-inf')) -> Tensor:
+    "Float32 logits with the mask token's entry at `fill`, $-\\infty$ by default (a new tensor: the input is not edited)."
+    return logits.float().index_fill(-1, torch.tensor([mask_id], device=logits.device), fill)
 
 def subs(logits:Tensor, # (B, L, V) network output
          z:Tensor, # (B, L) noisy tokens

@@ -13,7 +13,7 @@ from torch import Tensor
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .core import check_int, eval_mode, default_device, make_generator
+from .core import entropy, check_int, eval_mode, default_device, make_generator
 from .schedules import Schedule
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, generate
@@ -114,11 +114,7 @@ def gen_ppl(judge, x:Tensor, decode:Callable[[Tensor], list[str]]|None=None) -> 
 
 def sample_entropies(x:Tensor) -> Tensor:
     "DUO's sample entropy of each sample: the entropy (nats) of its token-id frequencies, (N,) float64."
-    ent = []
-    for row in x:
-        p = torch.unique(row, return_counts=True)[1].double() / len(row)
-        ent.append(-(p * p.log()).sum())
-    return torch.stack(ent)
+    return torch.tensor([entropy(torch.unique(row, return_counts=True)[1].double() / len(row)) for row in x], dtype=torch.float64)
 
 def sample_entropy(x:Tensor) -> float:
     "DUO's sample entropy: per sample, the entropy (nats) of its token-id frequencies; the mean over samples."

@@ -9,25 +9,19 @@ import math
 import torch
 from torch import Tensor
 
-from .core import check_choice, check_int, eval_mode, make_generator
-from .schedules import Schedule
+from .core import entropy, check_choice, check_int, eval_mode, make_generator
+from .schedules import Schedule, unmask_prob
 from .denoisers import Denoiser, mask_out
 from .samplers import Ancestral, DRAWS, generate
 from .synthetic import SyntheticTask
 
 # %% auto #0
-__all__ = ['validity', 'entropy', 'token_entropy', 'kl_divergence', 'generated_distribution', 'factorization_error',
-           'token_probs']
+__all__ = ['validity', 'token_entropy', 'kl_divergence', 'generated_distribution', 'factorization_error', 'token_probs']
 
 # %% ../nbs/70_metrics.ipynb #7240e8f6
 def validity(task:SyntheticTask, x:Tensor) -> float:
     "Fraction of sequences in `x` (N, L) that the task accepts."
     return task.is_valid(x).float().mean().item()
-
-def entropy(p:Tensor) -> float:
-    "Entropy (nats) of a probability vector."
-    p = p[p > 0].double()
-    return float(-(p * p.log()).sum())
 
 def token_entropy(x:Tensor, K:int) -> float:
     "Entropy (nats) of the token frequencies pooled over every position of `x`."
@@ -64,7 +58,7 @@ def _chain(denoiser:Denoiser, schedule:Schedule, steps:int, K:int, L:int, eta:Te
         logits = denoiser.logits(zz, ee, torch.full((N * A,), t, device=device))          # (N*A, L, V)
         pi = torch.softmax(mask_out(logits, denoiser.mask_id).double(), -1)[..., :K]       # (N*A, L, K)
         a_t, a_s = (schedule.alpha(torch.tensor(v, dtype=torch.float64)).item() for v in (t, s))
-        p_u = (a_s - a_t) / (1 - a_t)
+        p_u = unmask_prob(a_t, a_s)
         move = torch.cat([p_u * pi, torch.full_like(pi[..., :1], 1 - p_u)], -1)            # (N*A, L, K+1) if masked
         stay = torch.nn.functional.one_hot(zz, K + 1).double()                              # (N*A, L, K+1) if not
         q = torch.where((zz == denoiser.mask_id)[..., None], move, stay).reshape(N, A, L, K + 1)

@@ -12,7 +12,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, make_generator
-from .schedules import Schedule
+from .schedules import Schedule, unmask_prob
 from .forward import Noised, NoiseSpec
 from .denoisers import Denoiser, mask_out
 
@@ -23,12 +23,12 @@ __all__ = ['MASK_STATES', 'DRAWS', 'mdm_posterior', 'imdm_posterior', 'draw_toke
 # %% ../nbs/40_samplers.ipynb #8f06b3ff
 def mdm_posterior(alpha_t:float, alpha_s:float) -> dict:
     "Eq. 4, for $z_t = m$: probabilities of unmasking and of staying masked."
-    return {'unmask': (alpha_s - alpha_t) / (1 - alpha_t), 'stay': (1 - alpha_s) / (1 - alpha_t)}
+    return {'unmask': unmask_prob(alpha_t, alpha_s), 'stay': (1 - alpha_s) / (1 - alpha_t)}
 
 def imdm_posterior(alpha_t:float, alpha_s:float) -> dict:
     "Eq. 13, for $z_t = m_k$: unmask, keep the same state, or move to a fresh one."
     a_ts = alpha_t / alpha_s
-    return {'unmask': (alpha_s - alpha_t) / (1 - alpha_t),
+    return {'unmask': unmask_prob(alpha_t, alpha_s),
             'keep': (a_ts - alpha_t) / (1 - alpha_t),
             'fresh': (1 - a_ts) * (1 - alpha_s) / (1 - alpha_t)}
 
@@ -135,7 +135,7 @@ def _step(self:Ancestral, denoiser:Denoiser, schedule:Schedule,
         points = draws[..., 1][unmask]                                                 # (M,)
     else:
         u = torch.rand((B, L), generator=generator, device=z.device, dtype=torch.float64)
-        unmask = is_mask & (u < ((alpha_s - alpha_t) / (1 - alpha_t))[:, None])        # (B, L); all where s = 0
+        unmask = is_mask & (u < unmask_prob(alpha_t, alpha_s)[:, None])        # (B, L); all where s = 0
     calls, h = 0 if cache is None else cache.calls, None
     if self.cache:                                                                     # only the rows that change
         rows = unmask.any(1)                                                           # (B,)

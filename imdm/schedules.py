@@ -13,7 +13,7 @@ from torch import Tensor
 from .core import Config, Registry, check_float
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'Schedule', 'LogLinear', 'Cosine', 'make_schedule']
+__all__ = ['SCHEDULES', 'Schedule', 'LogLinear', 'Cosine', 'make_schedule', 'unmask_prob']
 
 # %% ../nbs/10_schedules.ipynb #d1db4d02
 class Schedule(Config):
@@ -56,3 +56,8 @@ def make_schedule(name:str='loglinear', **kwargs) -> Schedule:
     cls = SCHEDULES[name]
     cls.check_keys(kwargs)
     return cls(**kwargs)
+
+# %% ../nbs/10_schedules.ipynb #9c5cc875
+def unmask_prob(alpha_t:float|Tensor, alpha_s:float|Tensor) -> float|Tensor:
+    "Eq. 4: the probability that a position masked at $t$ is unmasked by $s < t$, $(\\alpha_s - \\alpha_t) / (1 - \\alpha_t)$."
+    return (alpha_s - alpha_t) / (1 - alpha_t)

@@ -16,7 +16,7 @@ from torch import Tensor
 from .core import Config, check_int, check_float, check_choice, world, barrier, RunFolder
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
-from .denoisers import Denoiser
+from .denoisers import Denoiser, mask_out
 from .samplers import Ancestral, DRAWS
 from .training import TrainConfig, TrainState, train, save_model, load_model, resume_rounds
 
@@ -28,7 +28,7 @@ def log_probs(logits:Tensor, mask_id:int) -> Tensor:
     "Float32 log-probabilities over the vocabulary with zero mass on the mask, (..., V)."
     # a finite -1e30 rather than -inf: exp() still gives exactly 0, and differences of two such rows stay finite,
     # so `kl` takes its fast path (these rows are (masked tokens, V): the KL is most of an SDTT step's cost)
-    return F.log_softmax(logits.float().index_fill(-1, torch.tensor([mask_id], device=logits.device), -1e30), dim=-1)
+    return F.log_softmax(mask_out(logits, mask_id, fill=-1e30), dim=-1)
 
 def kl(log_p:Tensor, log_q:Tensor) -> Tensor:
     "$\\mathrm{KL}(p \\,\\|\\, q)$ over the last axis; entries where $p = 0$ contribute 0 (even where $q = 0$)."

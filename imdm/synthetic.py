@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .core import Registry, check_int
+from .core import Registry, check_int, entropy
 
 # %% auto #0
 __all__ = ['TASKS', 'SyntheticTask', 'equal_task', 'parity_task', 'table_task', 'make_task']
@@ -59,8 +59,6 @@ class SyntheticTask:
         return self.sequences().to(device)[idx]
 
 # %% ../nbs/02_synthetic.ipynb #4424a8e1
-def _entropy(p:Tensor) -> float: return float(-(p[p > 0] * p[p > 0].log()).sum())
-
 def _marginals(self:SyntheticTask) -> Tensor:
     "Per-position marginals, (L, K)."
     dims = range(self.L)
@@ -68,10 +66,10 @@ def _marginals(self:SyntheticTask) -> Tensor:
 
 def _total_correlation(self:SyntheticTask) -> float:
     "$\\sum_i H(x^i) - H(x)$ (nats): the factorization error of the best product of marginals."
-    return sum(_entropy(m) for m in self.marginals()) - _entropy(self.joint.flatten())
+    return sum(entropy(m) for m in self.marginals()) - entropy(self.joint.flatten())
 
 SyntheticTask.marginals = _marginals
-SyntheticTask.entropy = lambda self: _entropy(self.joint.flatten())
+SyntheticTask.entropy = lambda self: entropy(self.joint.flatten())
 SyntheticTask.total_correlation = _total_correlation
 
 # %% ../nbs/02_synthetic.ipynb #8ef53a81
