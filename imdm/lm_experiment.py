@@ -4,7 +4,7 @@
 
 # %% ../nbs/82_lm_experiment.ipynb #224015da
 from __future__ import annotations
-import contextlib, json, math, os, time
+import contextlib, math, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,16 +18,17 @@ from .mask_embedding import MASK_MLPS
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, generate, prefix_condition
-from .training import TrainConfig, train, save_model, load_model, weights_problem, latest_checkpoint, load_checkpoint
+from .training import TrainConfig, train, latest_checkpoint, load_checkpoint
+from .checkpoints import save_model, load_model, model_path, check_model_ref, load_any
 from .sdtt import SDTTConfig, sdtt
 from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
 from .evaluation import HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_score, minilm_features, sample_entropy
 
 # %% auto #0
-__all__ = ['STAGES', 'ModelConfig', 'model_path', 'load_mdlm_hf', 'check_model_ref', 'load_any', 'check_vocab', 'open_data',
-           'TrainStage', 'build', 'stage_train', 'DistilStage', 'stage_sdtt', 'stage_redi', 'CouplingStage',
-           'stage_coupling', 'EvalStage', 'load_judge', 'conditional_mauve', 'stage_eval', 'run_stage']
+__all__ = ['STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainStage', 'build', 'stage_train', 'DistilStage', 'stage_sdtt',
+           'stage_redi', 'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'conditional_mauve',
+           'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -51,59 +52,6 @@ class ModelConfig(Config):
     def dit(self, vocab_size:int, length:int) -> DiTConfig:
         extra = {k: getattr(self, k) for k in ('hidden', 'n_blocks', 'n_heads', 'cond_dim') if getattr(self, k) is not None}
         return dit_config(self.preset, vocab_size=vocab_size, length=length, dropout=self.dropout, **extra)
-
-def model_path(p:str|Path) -> Path:
-    "A saved model folder, given it or a stage's output folder (which holds it as `model/`)."
-    p = Path(p)
-    if (RunFolder(p).model/'config.json').exists(): return RunFolder(p).model
-    if (p/'config.json').exists(): return p
-    raise FileNotFoundError(f"no saved model at {p} (expected {p}/config.json or {p}/model/config.json)")
-
-def load_mdlm_hf(name_or_path:str, device='cpu') -> Denoiser:
-    "An official MDLM checkpoint in the Hugging Face layout (`kuleshov-group/mdlm-owt`, SDTT's `jdeschena/sdtt@<revision>`): config.json + model.safetensors."
-    from safetensors.torch import load_file
-    folder = Path(name_or_path)
-    if not folder.is_dir():
-        from huggingface_hub import snapshot_download
-        repo, _, revision = name_or_path.partition('@')                                # 'name@revision' picks a hub revision
-        try: folder = Path(snapshot_download(repo, revision=revision or None))
-        except Exception as e: raise FileNotFoundError(f"MDLM checkpoint {name_or_path!r} is neither a local folder nor downloadable here: {e}") from e
-    c = json.loads((folder/'config.json').read_text())
-    cfg = DiTConfig(vocab_size=c['vocab_size'], length=c['model_length'], hidden=c['hidden_dim'], n_blocks=c['n_blocks'],
-                    n_heads=c['n_heads'], cond_dim=c['cond_dim'], dropout=c.get('dropout', 0.1),
-                    time_conditioning=c.get('time_conditioning', False))
-    model = Denoiser(DiT(cfg), mask_id=c.get('mask_index', c['vocab_size'] - 1))
-    ours, sd = set(model.backbone.state_dict()), {}
-    for k, v in load_file(folder/'model.safetensors').items():
-        while k.startswith('backbone.') and k not in ours: k = k[len('backbone.'):]   # MDLM: backbone.*, SDTT: backbone.backbone.*
-        sd[k] = v
-    missing, unexpected = model.backbone.load_state_dict(sd, strict=False)
-    if missing or unexpected: raise ValueError(f"checkpoint {name_or_path!r} does not fit MDLM's DiT: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    return model.to(device)
-
-def check_model_ref(name:str, spec, types:tuple=('denoiser', 'ar')) -> dict|None:
-    "The saved config of the model `spec` names, if it is a saved model of one of `types`; '@id' references and hub names pass (checked when loaded)."
-    if not isinstance(spec, str) or not spec: raise ValueError(f"{name}={spec!r} must name a saved model or a stage folder")
-    if spec.startswith(('@', 'hf:', 'mdlm-hf:')): return None
-    try: folder = model_path(spec)
-    except FileNotFoundError: raise ValueError(f"{name}={spec!r} is not a saved model: no config.json in it or in its model/ folder") from None
-    try:
-        cfg = json.loads((folder/'config.json').read_text())
-        kind = cfg['model']['type']
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{name}={spec!r}: {folder/'config.json'} is not the config of a saved workbench model") from None
-    if kind not in types:
-        what = {'ar': 'an autoregressive model', 'denoiser': 'a diffusion model (MDLM or IMDM)'}
-        raise ValueError(f"{name}={spec!r} is {what.get(kind, repr(kind))}; {name} must be {' or '.join(what[t] for t in types)}")
-    try: problem = weights_problem(folder)
-    except (ValueError, KeyError, TypeError) as e: problem = f"{folder/'config.json'} does not describe a model this version builds ({e})"
-    if problem: raise ValueError(f"{name}={spec!r}: {problem}")
-    return cfg
-
-def load_any(spec:str, device='cpu') -> torch.nn.Module:
-    "A model from a saved folder, a stage folder, or an official MDLM checkpoint ('mdlm-hf:<name or folder>')."
-    if spec.startswith('mdlm-hf:'): return load_mdlm_hf(spec[len('mdlm-hf:'):], device)
-    return load_model(model_path(spec), device)
 
 def check_vocab(model, blocks:TokenBlocks, where:str):
     "Refuse a model whose vocabulary does not match the data's tokenizer (and trimming)."

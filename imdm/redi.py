@@ -19,7 +19,8 @@ from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, nelbo_at
 from .samplers import Ancestral, noise_draws, sample
-from .training import TrainConfig, TrainState, train, save_model, load_model, resume_rounds
+from .training import TrainConfig, TrainState, train, resume_rounds
+from .checkpoints import save_model, load_model
 
 # %% auto #0
 __all__ = ['PERTURBATIONS', 'Coupling', 'perturbed_sources', 'official_perturbed_sources', 'coupling_shard', 'make_coupling',

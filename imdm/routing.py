@@ -17,7 +17,7 @@ from .denoisers import Denoiser
 from .forward import NoiseSpec
 from .metrics import token_probs
 from .synthetic import SyntheticTask, make_task
-from .training import load_model
+from .checkpoints import load_model
 
 # %% auto #0
 __all__ = ['COLOURS', 'run_task', 'run_draws', 'run_seeds', 'round_models', 'baseline_model', 'decode', 'outcome_names',

@@ -18,7 +18,8 @@ from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, mask_out
 from .samplers import Ancestral, DRAWS
-from .training import TrainConfig, TrainState, train, save_model, load_model, resume_rounds
+from .training import TrainConfig, TrainState, train, resume_rounds
+from .checkpoints import save_model, load_model
 
 # %% auto #0
 __all__ = ['DIVERGENCES', 'log_probs', 'kl', 'teacher_targets', 'sdtt_loss', 'SDTTConfig', 'sdtt']

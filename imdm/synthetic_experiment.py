@@ -18,7 +18,8 @@ from .forward import NoiseSpec
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, DRAWS, generate
-from .training import TrainConfig, train, save_model
+from .training import TrainConfig, train
+from .checkpoints import save_model
 from .sdtt import SDTTConfig, sdtt
 from .redi import ReDiConfig, redi
 from .synthetic import SyntheticTask, make_task

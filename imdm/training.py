@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_training.ipynb #30196b4e
 from __future__ import annotations
-import json, math, os, shutil, time
+import json, math, shutil, time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,17 +15,13 @@ from torch import nn, Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, check_choice, check_int, check_float, eval_mode, fault_point, pid_alive, write_json, world, barrier, RunFolder
-from .dit import DiT, DiTConfig
-from .ar import ARLM
-from .forward import NoiseSpec
-from .denoisers import Denoiser
+from .core import Config, check_choice, check_int, check_float, eval_mode, fault_point, write_json, world, barrier, RunFolder
+from .checkpoints import model_spec, build_model, atomic_dir, remove_stale_tmp, load_weights, safetensors_problem
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'EMA', 'LossModule', 'TrainState', 'make_state',
-           'train_step', 'train', 'model_spec', 'build_model', 'remove_stale_tmp', 'save_model', 'load_model',
-           'load_weights', 'save_checkpoint', 'safetensors_header', 'safetensors_problem', 'weights_problem',
-           'checkpoints', 'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint', 'resume_rounds']
+           'train_step', 'train', 'save_checkpoint', 'checkpoints', 'checkpoint_problem', 'latest_checkpoint',
+           'load_checkpoint', 'resume_rounds']
 
 # %% ../nbs/50_training.ipynb #f7695b58
 @dataclass(frozen=True)
@@ -205,83 +201,12 @@ def train(model:nn.Module, loss_fn:LossFn, config:TrainConfig, state:TrainState|
     bar.close()
     return state
 
-# %% ../nbs/50_training.ipynb #44e4ca84
-def model_spec(model:nn.Module) -> dict:
-    "A plain-dict description from which `build_model` rebuilds `model`'s architecture."
-    if isinstance(model, Denoiser):
-        return {'type': 'denoiser', 'dit': model.backbone.config.to_dict(), 'mask_id': model.mask_id,
-                'noise': None if model.noise is None else model.noise.to_dict(), 'd_hidden': model.d_hidden, 'mask_mlp': model.mask_mlp}
-    if isinstance(model, ARLM): return {'type': 'ar', 'dit': model.backbone.config.to_dict()}
-    raise ValueError(f"cannot describe a {type(model).__name__}; expected a Denoiser or an ARLM")
-
-def build_model(spec:dict) -> nn.Module:
-    "The (untrained) model described by `spec`."
-    kind = check_choice('type', spec.get('type'), ['denoiser', 'ar'])
-    dit = DiTConfig.from_dict(spec['dit'])
-    if kind == 'ar': return ARLM(dit)
-    noise = None if spec['noise'] is None else NoiseSpec.from_dict(spec['noise'])
-    return Denoiser(DiT(dit), spec['mask_id'], noise, spec.get('d_hidden'), spec.get('mask_mlp', 'workbench'))
-
-# %% ../nbs/50_training.ipynb #fb0745e4
-def _atomic_dir(final:Path):
-    "A temporary sibling folder to fill, and a function that moves it into place."
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    def commit():
-        if final.exists(): shutil.rmtree(final)
-        os.replace(tmp, final)
-    return tmp, commit
-
-def remove_stale_tmp(folder:str|Path) -> list[Path]:
-    "Remove the `.tmp-*` folders of saves whose process is gone (a save killed half way); return them."
-    gone = []
-    for tmp in Path(folder).glob('.tmp-*'):
-        pid = tmp.name.rsplit('-', 1)[-1]
-        if tmp.is_dir() and (not pid.isdigit() or not pid_alive(int(pid))):
-            shutil.rmtree(tmp, ignore_errors=True)
-            gone.append(tmp)
-    return gone
-
-def save_model(model:nn.Module, path:str|Path, ema:EMA|None=None, extra:dict|None=None) -> Path:
-    "Write `model` (with the EMA weights, when given) to the folder `path`, atomically."
-    if Path(path).parent.exists(): remove_stale_tmp(Path(path).parent)
-    tmp, commit = _atomic_dir(Path(path))
-    weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    if ema is not None: weights.update({k: v.detach().cpu() for k, v in ema.shadow.items()})
-    save_file(weights, tmp/'model.safetensors')
-    write_json(tmp/'config.json', {'model': model_spec(model), 'ema_weights': ema is not None, **(extra or {})})
-    commit()
-    return Path(path)
-
-def load_model(path:str|Path, device='cpu') -> nn.Module:
-    "Rebuild and load a model saved by `save_model` (safetensors: no code is executed)."
-    path = Path(path)
-    if not (path/'config.json').exists(): raise FileNotFoundError(f"no saved model at {path} (config.json missing)")
-    try: spec = json.loads((path/'config.json').read_text())['model']
-    except (ValueError, KeyError, TypeError): raise ValueError(f"{path/'config.json'} is not the config of a saved model") from None
-    model = build_model(spec)
-    load_weights(model, path/'model.safetensors')
-    return model.to(device)
-
-def load_weights(model:nn.Module, file:str|Path, device='cpu'):
-    "Load a safetensors file into `model`, strictly; a damaged file or one of another architecture is a `ValueError` naming it."
-    from safetensors import SafetensorError
-    try: sd = load_file(file, device=str(device))
-    except (SafetensorError, OSError) as e: raise ValueError(f"{file} cannot be read ({e}); it is damaged or incomplete") from None
-    try: model.load_state_dict(sd)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise ValueError(f"{file} does not fit the architecture it is loaded as: {' '.join(first[1:3]) or first[0]}"[:400]) from None
-
 # %% ../nbs/50_training.ipynb #0e839236
 def save_checkpoint(state:TrainState, config:TrainConfig, ckpt_dir:str|Path) -> Path:
     "Write the full training state to `ckpt_dir/step_{N}` atomically, point `latest` at it, keep the newest `keep_checkpoints`."
     ckpt_dir = Path(ckpt_dir)
     final = ckpt_dir / f"step_{state.step:08d}"
-    tmp, commit = _atomic_dir(final)
+    tmp, commit = atomic_dir(final)
     save_file({k: v.detach().contiguous().cpu() for k, v in state.model.state_dict().items()}, tmp/'model.safetensors')
     if state.ema is not None: save_file({k: v.cpu() for k, v in state.ema.shadow.items()}, tmp/'ema.safetensors')
     fault_point('checkpoint-save')                                       # the fault tests die here, half way
@@ -295,38 +220,6 @@ def save_checkpoint(state:TrainState, config:TrainConfig, ckpt_dir:str|Path) -> 
     if config.keep_checkpoints is not None:
         for old in checkpoints(ckpt_dir)[config.keep_checkpoints:]: shutil.rmtree(old, ignore_errors=True)
     return final
-
-def safetensors_header(file:str|Path) -> dict:
-    "The tensors a safetensors file declares ({name: {'dtype', 'shape', 'data_offsets'}}), read from its header only."
-    with open(file, 'rb') as h:
-        size = int.from_bytes(h.read(8), 'little')
-        if not 2 <= size <= 100_000_000: raise ValueError('bad header size')
-        header = json.loads(h.read(size))
-    return {k: v for k, v in header.items() if k != '__metadata__'}
-
-def safetensors_problem(file:str|Path) -> str|None:
-    "Why a safetensors file cannot be loaded (missing, empty, truncated, damaged), or None; reads the header and the file size only."
-    f = Path(file)
-    if not f.is_file(): return f"{f} is missing"
-    try: tensors = safetensors_header(f)
-    except (OSError, ValueError, UnicodeDecodeError): return f"{f} is damaged or empty (no readable header)"
-    with open(f, 'rb') as h: size = int.from_bytes(h.read(8), 'little')
-    end = max((v['data_offsets'][1] for v in tensors.values()), default=0)
-    if f.stat().st_size < 8 + size + end: return f"{f} is truncated ({f.stat().st_size} bytes of {8 + size + end})"
-    return None
-
-def weights_problem(folder:str|Path) -> str|None:
-    "Why the saved model in `folder` cannot be loaded: a damaged weights file, or weights of another shape than its config builds; None when it loads."
-    folder = Path(folder)
-    if problem := safetensors_problem(folder/'model.safetensors'): return problem
-    with torch.device('meta'): model = build_model(json.loads((folder/'config.json').read_text())['model'])   # shapes without memory
-    want = {k: list(v.shape) for k, v in model.state_dict().items()}
-    have = {k: v['shape'] for k, v in safetensors_header(folder/'model.safetensors').items()}
-    if missing := sorted(set(want) - set(have)): return f"{folder/'model.safetensors'} lacks {missing[:3]} that its config.json needs"
-    if extra := sorted(set(have) - set(want)): return f"{folder/'model.safetensors'} has {extra[:3]} that its config.json does not build"
-    if wrong := [k for k in want if want[k] != have[k]]:
-        return f"{folder/'model.safetensors'}: {wrong[0]} has shape {have[wrong[0]]}, its config.json builds {want[wrong[0]]}"
-    return None
 
 def checkpoints(ckpt_dir:str|Path) -> list[Path]:
     "The checkpoint folders in `ckpt_dir`, newest first."

@@ -16,7 +16,7 @@ from imdm.dit import DiT, dit_config
 from imdm.ar import ARLM
 from imdm.denoisers import Denoiser
 from imdm.forward import NoiseSpec
-from imdm.training import save_model
+from imdm.checkpoints import save_model
 
 # ---------------------------------------------------------------- fixtures: saved models, good and broken
 

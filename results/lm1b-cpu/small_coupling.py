@@ -14,11 +14,12 @@ import torch
 from imdm.data import DataConfig, TokenBlocks
 from imdm.evaluation import gen_ppl, sample_entropy
 from imdm.forward import Noised
-from imdm.lm_experiment import load_judge, model_path
+from imdm.lm_experiment import load_judge
+from imdm.checkpoints import model_path
 from imdm.redi import load_coupling, noise_reliance, source_loss
 from imdm.samplers import Ancestral, generate, sample
 from imdm.schedules import LogLinear
-from imdm.training import load_model
+from imdm.checkpoints import load_model
 
 def nearest_overlap(x, targets):
     "Per sample, the largest fraction of positions it shares with any coupling target."

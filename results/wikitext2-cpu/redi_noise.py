@@ -7,10 +7,10 @@ trained on the preset's couplings, and optionally an `imdm stage eval` run of th
 import json, sys
 from pathlib import Path
 import torch
-from imdm.lm_experiment import model_path
+from imdm.checkpoints import model_path
 from imdm.redi import load_coupling, noise_reliance
 from imdm.schedules import LogLinear
-from imdm.training import load_model
+from imdm.checkpoints import load_model
 
 if __name__ == '__main__':
     torch.manual_seed(0)

@@ -8,10 +8,11 @@ import json, sys
 from pathlib import Path
 import torch
 from imdm.data import DataConfig
-from imdm.lm_experiment import model_path, open_data
+from imdm.lm_experiment import open_data
+from imdm.checkpoints import model_path
 from imdm.schedules import LogLinear
 from imdm.sdtt import kl, log_probs, teacher_targets
-from imdm.training import load_model
+from imdm.checkpoints import load_model
 
 def entropy(lp): return -(lp.exp() * lp).sum(-1).mean().item()
 

@@ -10,10 +10,10 @@ import json, sys, time
 from pathlib import Path
 
 import torch
-from imdm.lm_experiment import model_path
+from imdm.checkpoints import model_path
 from imdm.redi import ReDiConfig, make_coupling, load_coupling, source_loss, completion_recall, Coupling
 from imdm.schedules import LogLinear
-from imdm.training import load_model
+from imdm.checkpoints import load_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gather import folders                                     # noqa: E402
