@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 
-from .core import check_int, eval_mode
+from .core import check_int, eval_mode, patch_to
 from .dit import DiT, DiTConfig
 
 # %% auto #0
@@ -45,6 +45,7 @@ class ARLM(nn.Module):
         return self.nll(x, valid).sum() / n
 
 # %% ../nbs/21_ar.ipynb #a3b88810
+@patch_to(ARLM, 'sample')
 @torch.no_grad()
 def _sample(self:ARLM, prefix:Tensor, # (B, P) tokens to continue, P >= 1 (e.g. BOS)
             length:int, # total length of the result
@@ -58,5 +59,3 @@ def _sample(self:ARLM, prefix:Tensor, # (B, P) tokens to continue, P >= 1 (e.g. 
             if not greedy: logp = logp - torch.empty_like(logp).exponential_(generator=generator).log()
             x = torch.cat([x, logp.argmax(-1, keepdim=True)], dim=1)
     return x
-
-ARLM.sample = _sample

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'Config', 'nested', 'seed_everything',
-           'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast', 'eval_mode', 'world',
-           'barrier', 'entropy', 'fault_point', 'data_dir', 'write_json', 'RunFolder']
+__all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
+           'seed_everything', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast',
+           'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_json', 'RunFolder']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -67,6 +67,14 @@ class Registry(dict):
             self[name] = obj
             return obj
         return deco
+
+# %% ../nbs/00_core.ipynb #473fa85d
+def patch_to(cls:type, name:str|None=None, as_classmethod:bool=False) -> Callable:
+    "Decorator that makes the function a method of `cls` (named `name`, else as the function is)."
+    def deco(f):
+        setattr(cls, name or f.__name__, classmethod(f) if as_classmethod else f)
+        return f
+    return deco
 
 # %% ../nbs/00_core.ipynb #89a49f31
 class Config:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .core import check_int
+from .core import check_int, patch_to
 from .schedules import Schedule
 from .forward import NoiseSpec, Noised, MaskedProcess, make_process, sample_t
 from .mask_embedding import make_mask_embedding
@@ -60,6 +60,7 @@ class Denoiser(nn.Module):
         return make_process(schedule, self.mask_id, self.noise)
 
 # %% ../nbs/30_denoisers.ipynb #9058b447
+@patch_to(Denoiser, 'mask_shift')
 def _mask_shift(self:Denoiser, z:Tensor, eta:Tensor|None) -> Tensor|None:
     "Eq. 15's shift $f_\\phi(\\eta)$ of the mask embedding, (B, L, D), zero at clean positions; `None` for MDLM."
     if self.mask_embedding is None: return None
@@ -68,33 +69,33 @@ def _mask_shift(self:Denoiser, z:Tensor, eta:Tensor|None) -> Tensor|None:
         raise ValueError(f"eta has shape {tuple(eta.shape)}; expected {(*z.shape, self.noise.dim)} (B, L, noise dim)")
     return self.mask_embedding(eta) * (z == self.mask_id)[..., None]                  # (B, L, D)
 
+@patch_to(Denoiser, 'features')
 def _features(self:Denoiser, z:Tensor, eta:Tensor|None, t:Tensor) -> Tensor:
     "The network's hidden states (B, L, D) before the output projection."
     return self.backbone.features(z, t, self.mask_shift(z, eta))
 
+@patch_to(Denoiser, 'head')
 def _head(self:Denoiser, h:Tensor) -> Tensor:
     "Logits (..., V) of hidden states (..., D)."
     return self.backbone.head(h)
 
+@patch_to(Denoiser, 'logits')
 def _logits(self:Denoiser, z:Tensor, eta:Tensor|None, t:Tensor, rows:Tensor|None=None) -> Tensor:
     "Raw network output for tokens `z` (B, L), noise `eta` (B, L, d) or None, times `t` (B,): (B, L, V), or (M, V) at `rows` (B, L) bool."
     h = self.features(z, eta, t)
     return self.head(h if rows is None else h[rows])
 
+@patch_to(Denoiser, 'forward')
 def _forward(self:Denoiser, z:Tensor, eta:Tensor|None, t:Tensor) -> Tensor:
     "$\\log x_\\theta(z_t, \\eta, t)$, (B, L, V) float32, SUBS applied."
     return subs(self.logits(z, eta, t), z, self.mask_id)
 
-Denoiser.features, Denoiser.head = _features, _head
-Denoiser.mask_shift, Denoiser.logits, Denoiser.forward = _mask_shift, _logits, _forward
-
 # %% ../nbs/30_denoisers.ipynb #0a43810d
+@patch_to(Denoiser, 'from_mdlm', as_classmethod=True)
 def _from_mdlm(cls, mdlm:Denoiser, noise:NoiseSpec, d_hidden:int|None=None, mask_mlp:str='workbench') -> Denoiser:
     "An IMDM with a copy of `mdlm`'s network and a fresh, zero-initialised mask embedding."
     if mdlm.is_imdm: raise ValueError("from_mdlm expects an MDLM denoiser (noise=None); got an IMDM")
     return cls(copy.deepcopy(mdlm.backbone), mdlm.mask_id, noise, d_hidden, mask_mlp).to(next(mdlm.parameters()).device)
-
-Denoiser.from_mdlm = classmethod(_from_mdlm)
 
 # %% ../nbs/30_denoisers.ipynb #8707a7fa
 def target_log_prob(logits:Tensor, # (B, L, V) raw network output

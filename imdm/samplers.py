@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, make_generator
+from .core import Config, Registry, check_choice, check_int, check_float, eval_mode, make_generator, patch_to
 from .schedules import Schedule, unmask_prob
 from .forward import Noised, NoiseSpec
 from .denoisers import Denoiser, mask_out
@@ -115,6 +115,7 @@ class Ancestral(Config):
         return frac * check_float('t_start', t_start, 0., 1., open_lo=True)
 
 # %% ../nbs/40_samplers.ipynb #ecf07254
+@patch_to(Ancestral, 'step')
 def _step(self:Ancestral, denoiser:Denoiser, schedule:Schedule,
           state:Noised, # the noisy state at time t
           t:float|Tensor, s:float|Tensor, # from t to s < t: scalars, or (B,) tensors for one time per row
@@ -153,8 +154,6 @@ def _step(self:Ancestral, denoiser:Denoiser, schedule:Schedule,
     z = z.masked_scatter(unmask, tokens)
     eta = MASK_STATES[self.mask_state](eta, is_mask & ~unmask, alpha_t, alpha_s, denoiser.noise, generator)
     return Noised(z, eta), Cache(h, calls, draws)
-
-Ancestral.step = _step
 
 # %% ../nbs/40_samplers.ipynb #9a6f2a0f
 class Sample(NamedTuple):

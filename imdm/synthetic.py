@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .core import Registry, check_int, entropy
+from .core import Registry, check_int, entropy, patch_to
 
 # %% auto #0
 __all__ = ['TASKS', 'SyntheticTask', 'equal_task', 'parity_task', 'table_task', 'make_task']
@@ -59,18 +59,21 @@ class SyntheticTask:
         return self.sequences().to(device)[idx]
 
 # %% ../nbs/02_synthetic.ipynb #4424a8e1
+@patch_to(SyntheticTask, 'marginals')
 def _marginals(self:SyntheticTask) -> Tensor:
     "Per-position marginals, (L, K)."
     dims = range(self.L)
     return torch.stack([self.joint.sum(dim=tuple(d for d in dims if d != i)) if self.L > 1 else self.joint for i in dims])
 
+@patch_to(SyntheticTask, 'entropy')
+def joint_entropy(self:SyntheticTask) -> float:
+    "$H(x)$ (nats) of the task's joint distribution."
+    return entropy(self.joint.flatten())
+
+@patch_to(SyntheticTask, 'total_correlation')
 def _total_correlation(self:SyntheticTask) -> float:
     "$\\sum_i H(x^i) - H(x)$ (nats): the factorization error of the best product of marginals."
     return sum(entropy(m) for m in self.marginals()) - entropy(self.joint.flatten())
-
-SyntheticTask.marginals = _marginals
-SyntheticTask.entropy = lambda self: entropy(self.joint.flatten())
-SyntheticTask.total_correlation = _total_correlation
 
 # %% ../nbs/02_synthetic.ipynb #8ef53a81
 TASKS = Registry('synthetic task')
