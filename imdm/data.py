@@ -104,7 +104,7 @@ def import_data(src:str|Path, folder:Path|None=None, log=print) -> list[dict]:
             tmp.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
             os.replace(tmp, out)
         rows.append({'file': name, 'bytes': len(raw), 'stored': out.stat().st_size, 'sha256': want})
-        log(f"{name}: {len(raw):,} bytes, stored in {out.stat().st_size:,}")
+        if log: log(f"{name}: {len(raw):,} bytes, stored in {out.stat().st_size:,}")
     return rows
 
 # %% ../nbs/01_data.ipynb #483640a7

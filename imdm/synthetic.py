@@ -66,7 +66,7 @@ def _marginals(self:SyntheticTask) -> Tensor:
     return torch.stack([self.joint.sum(dim=tuple(d for d in dims if d != i)) if self.L > 1 else self.joint for i in dims])
 
 @patch_to(SyntheticTask, 'entropy')
-def joint_entropy(self:SyntheticTask) -> float:
+def _joint_entropy(self:SyntheticTask) -> float:
     "$H(x)$ (nats) of the task's joint distribution."
     return entropy(self.joint.flatten())
 
