@@ -38,3 +38,18 @@ def test_version_matches_settings():
 def test_constraints_pin_the_cpu_torch():
     pins = (ROOT / 'constraints.txt').read_text().split()
     assert any(re.fullmatch(r'torch==\d+\.\d+\.\d+', p) for p in pins)
+
+
+def test_nothing_looks_for_a_shared_folder():
+    "A clone has no `../shared`: the package and the tests read corpora from data/ (or $IMDM_DATA) only."
+    here = Path(__file__).name
+    for f in [*(ROOT / 'imdm').rglob('*.py'), *(p for p in (ROOT / 'tests').glob('*.py') if p.name != here)]:
+        text = f.read_text()
+        assert 'shared_dir' not in text and 'IMDM_SHARED' not in text, f
+
+
+def test_data_card_lists_every_data_file():
+    from imdm.data import DATA_FILES
+    card = (ROOT / 'data' / 'README.md').read_text()
+    for name, sha in DATA_FILES.items():
+        assert f'`{name}`' in card and sha[:8] in card, name
