@@ -15,7 +15,8 @@ import torch
 # %% auto #0
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
            'seed_everything', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast',
-           'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_json', 'RunFolder']
+           'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_atomic', 'write_json',
+           'RunFolder']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -216,14 +217,18 @@ def data_dir() -> Path:
     return Path(imdm.__file__).resolve().parent.parent/'data'          # the package sits at the checkout's root
 
 # %% ../nbs/00_core.ipynb #a27f2aca
-def write_json(path:str|Path, obj, default=None) -> Path:
-    "Write `obj` as indented JSON to `path` atomically (a temporary file renamed over it)."
+def write_atomic(path:str|Path, data:bytes|str) -> Path:
+    "Write `data` to `path` atomically: a temporary file named by this process, renamed over it."
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    text = json.dumps(obj, indent=1, default=default)                  # fails before any file is touched
-    tmp.write_text(text)
+    if isinstance(data, str): tmp.write_text(data)
+    else: tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
+
+def write_json(path:str|Path, obj, default=None) -> Path:
+    "Write `obj` as indented JSON to `path` atomically (a temporary file renamed over it)."
+    return write_atomic(path, json.dumps(obj, indent=1, default=default))   # dumps fails before any file is touched
 
 # %% ../nbs/00_core.ipynb #d6f66939
 class RunFolder:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import Config, check_choice, check_int, data_dir
+from .core import Config, check_choice, check_int, data_dir, write_atomic
 
 # %% auto #0
 __all__ = ['DETOKENIZERS', 'DATA_FILES', 'DATA_CORPORA', 'HUB_CORPORA', 'SPLITS', 'DATA_TOKENIZERS', 'lm1b_detokenize',
@@ -100,9 +100,7 @@ def import_data(src:str|Path, folder:Path|None=None, log=print) -> list[dict]:
         out = folder/f"{name}.xz"
         if _problem(out, want) is not None:                       # an intact copy is left as it is
             out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
-            os.replace(tmp, out)
+            write_atomic(out, lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME))
         rows.append({'file': name, 'bytes': len(raw), 'stored': out.stat().st_size, 'sha256': want})
         if log: log(f"{name}: {len(raw):,} bytes, stored in {out.stat().st_size:,}")
     return rows

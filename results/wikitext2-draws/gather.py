@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from imdm.evaluation import ppl_ratio_ci, row_scores, quality_figure
+from imdm.core import write_json
 from imdm.runner import load_chain, chain_params, run_key
 
 HERE = Path(__file__).parent
@@ -100,14 +101,14 @@ if __name__ == '__main__':
     runs = Path(sys.argv[1]) if len(sys.argv) > 1 else Path('runs')
     g = gather(runs, sys.argv[2:] or ['wikitext2-draws', 'wikitext2-draws-seeds'])
     slim = [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']]
-    (HERE / 'quality.json').write_text(json.dumps({'rows': slim, 'missing': g['missing']}, indent=1))
+    write_json(HERE / 'quality.json', {'rows': slim, 'missing': g['missing']})
     with gzip.open(HERE / 'samples.json.gz', 'wt') as f:
         json.dump([{k: r[k] for k in ('model', 'steps', 'stage', 'sample_nll', 'sample_weight')} for r in g['rows']], f)
     rat = ratios(g['rows'])
-    (HERE / 'ratios.json').write_text(json.dumps(rat, indent=1))
-    (HERE / 'stages.json').write_text(json.dumps(g['stages'], indent=1))
+    write_json(HERE / 'ratios.json', rat)
+    write_json(HERE / 'stages.json', g['stages'])
     seeds = seed_ratios(g['rows'])
-    (HERE / 'seeds.json').write_text(json.dumps(seeds, indent=1))
+    write_json(HERE / 'seeds.json', seeds)
     if slim:
         fig = quality_figure([r for r in slim if r['steps'] <= 16 and split_seed(r['model'])[1] == 0], 'WikiText-2, CPU: quality versus steps (95% bootstrap intervals)')
         ceiling = [r for r in slim if r['model'] == 'MDLM teacher' and r['steps'] == 128]
