@@ -92,6 +92,7 @@ def check_data(folder:Path|None=None) -> dict[str, str|None]:
 def import_data(src:str|Path, folder:Path|None=None, log=print) -> list[dict]:
     "Copy every data file from `src` (plain files at the same relative paths) into the data folder, xz-compressed, checking each SHA-256."
     src, folder, rows = Path(src), Path(folder or data_dir()), []
+    if not src.is_dir(): raise NotADirectoryError(f"{src} is not a folder: give the folder that holds the files data/README.md lists")
     missing = [n for n in DATA_FILES if not (src/n).is_file()]
     if missing: raise FileNotFoundError(f"{src} lacks {missing}: give the folder that holds {sorted({n.split('/')[0] for n in DATA_FILES})}")
     for name, want in DATA_FILES.items():
