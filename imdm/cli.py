@@ -78,6 +78,35 @@ def _bench(args) -> int:
 
 command('bench', 'IMDM vs MDLM step cost and sampler overhead, measured side by side', _bench_args)(_bench)
 
+# %% ../nbs/95_cli.ipynb #df20bd87
+def _gpucheck_args(p):
+    p.add_argument('--scale', choices=['gpu', 'cpu'], default=None,
+                   help='gpu: the full check (under 8 minutes on one GPU); cpu: a tiny version (default: gpu when there is one)')
+    p.add_argument('--device', default=None, help='cuda, cuda:1 or cpu (default: the GPU when there is one)')
+    p.add_argument('--out', default=None, help='where to write the report (default: results/gpu/<device>.json)')
+    p.add_argument('--peak-tflops', type=float, default=None, help="the device's dense bf16 peak, for a GPU the table does not know")
+    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='override a GpuCheck field, e.g. noise_dim=2048 or long=\'{"batch": 8}\'')
+    p.add_argument('--json', action='store_true', help='print the report as JSON')
+
+def _gpucheck_out(args, device, scale:str) -> Path:
+    from imdm.gpucheck import device_name, slug
+    if args.out: return Path(args.out)
+    return Path('results') / 'gpu' / f"{slug(device_name(device))}{'' if scale == 'gpu' else '-tiny'}.json"
+
+def _gpucheck(args) -> int:
+    from imdm.gpucheck import gpucheck, gpucheck_config, format_gpucheck
+    from imdm.core import check_device
+    device = check_device(args.device)
+    scale = args.scale or ('gpu' if device.type == 'cuda' else 'cpu')
+    sets = {**_parse_sets(args.set), **({} if args.peak_tflops is None else {'peak_tflops': args.peak_tflops})}
+    config, out = gpucheck_config(scale, **sets), _gpucheck_out(args, device, scale)
+    report = gpucheck(config, device, out, log=lambda s: print(s, file=sys.stderr))
+    print(json.dumps(report, indent=1) if args.json else format_gpucheck(report))
+    print(f"report written to {out}", file=sys.stderr)
+    return 0
+
+command('gpucheck', 'training MFU, SDTT/ReDi step and sampling costs on this GPU (a tiny version on a CPU)', _gpucheck_args)(_gpucheck)
+
 # %% ../nbs/95_cli.ipynb #e6eba854
 def _readme_args(p): p.add_argument('--check', action='store_true', help='only check; exit 1 when README.md is stale')
 
@@ -265,7 +294,7 @@ def _one_line(e:BaseException) -> str: return ' '.join(str(e).split()) or type(e
 def main(argv:list[str]|None=None) -> int:
     "Run `imdm` with `argv` (default: the process's arguments): a user's mistake is one line and exit status 2."
     args = build_parser().parse_args(argv)
-    if args.command in ('bench', 'stage'):
+    if args.command in ('bench', 'stage', 'gpucheck'):
         n = choose_threads(int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
         print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)
     try: return args.run(args) or 0

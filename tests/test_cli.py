@@ -45,3 +45,16 @@ def test_readme_check_passes_in_the_repo(tmp_path):
     assert imdm('readme', '--check').returncode == 0
     out = imdm('readme', '--check', cwd=tmp_path)
     assert out.returncode == 2 and 'no settings.ini' in out.stderr
+
+
+def test_gpucheck_runs_its_tiny_version_on_a_cpu(tmp_path):
+    out = tmp_path / 'gpu' / 'report.json'
+    run = imdm('gpucheck', '--device', 'cpu', '--out', str(out), '--set', 'sample_steps=[2, 4]')
+    assert run.returncode == 0, run.stderr
+    r = json.loads(out.read_text())
+    assert r['config']['sample_steps'] == [2, 4] and r['config']['lm1b']['preset'] == 'micro'
+    assert [(row['steps'], row['cache']) for row in r['sampling']['rows']] == [(2, False), (2, True), (4, False), (4, True)]
+    assert r['goals']['train_mfu_long']['met'] is None and r['goals']['imdm_over_mdlm_step']['value'] > 0
+    assert 'goal imdm_over_mdlm_step' in run.stdout and f'report written to {out}' in run.stderr
+    bad = imdm('gpucheck', '--device', 'cpu', '--set', 'noise_dim=0')
+    assert bad.returncode == 2 and 'noise_dim=0' in bad.stderr
