@@ -20,9 +20,9 @@ from .samplers import Ancestral, generate
 from .ar import ARLM
 
 # %% auto #0
-__all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'ppl_of', 'gen_ppl', 'sample_entropies', 'sample_entropy',
-           'bootstrap_ci', 'ppl_ratio_ci', 'minilm_features', 'mauve_score', 'validation_ppl', 'quality_vs_steps',
-           'row_scores', 'quality_table', 'quality_figure']
+__all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'continuation_scores', 'ppl_of', 'gen_ppl', 'sample_entropies',
+           'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'minilm_features', 'mauve_scores', 'mauve_score',
+           'validation_ppl', 'quality_vs_steps', 'row_scores', 'quality_table', 'quality_figure']
 
 # %% ../nbs/71_evaluation.ipynb #a15f3324
 def eos_weights(ids:Tensor, eos:int) -> Tensor:
@@ -43,11 +43,12 @@ class HFJudge:
         except Exception as e:
             raise FileNotFoundError(f"judge {name_or_path!r} is neither a local model folder nor loadable from the hub here: {e}") from e
         if self.tokenizer.pad_token is None: self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = 'right'                                          # positions count from each text's start
         self.max_length, self.batch_size = max_length, check_int('batch_size', batch_size, 1)
 
     @torch.no_grad()
-    def text_scores(self, texts:list[str]) -> tuple[Tensor, Tensor]:
-        "Per text: the sum of its weighted token NLLs and the sum of its weights, (N,) float64 each."
+    def text_scores(self, texts:list[str], skip:list[int]|None=None) -> tuple[Tensor, Tensor]:
+        "Per text: the sum of its weighted token NLLs and the sum of its weights, (N,) float64 each; `skip[i]` leading tokens of text i uncounted."
         totals, weights, eos = [], [], self.tokenizer.eos_token_id
         for i in range(0, len(texts), self.batch_size):
             enc = self.tokenizer(texts[i:i + self.batch_size], return_tensors='pt', padding=True, truncation=True,
@@ -56,6 +57,9 @@ class HFJudge:
             tgt = enc['input_ids'][:, 1:]
             nll = F.cross_entropy(logits.transpose(1, 2), tgt, reduction='none')        # (B, T-1)
             w = eos_weights(tgt, eos) & enc['attention_mask'][:, 1:].bool()
+            if skip is not None:                                                        # target j is token j + 1
+                first = torch.tensor(skip[i:i + self.batch_size], device=self.device)[:, None]
+                w = w & (torch.arange(1, tgt.shape[1] + 1, device=self.device) >= first)
             totals.append((nll * w).sum(1).double().cpu())
             weights.append(w.sum(1).double().cpu())
         return torch.cat(totals), torch.cat(weights)
@@ -84,13 +88,14 @@ class ARJudge:
         self.model, self.batch_size = model.eval(), check_int('batch_size', batch_size, 1)
 
     @torch.no_grad()
-    def id_scores(self, x:Tensor) -> tuple[Tensor, Tensor]:
-        "Per sample of `x` (N, L): the sum of its token NLLs over positions 1..L-1, and their count, (N,) float64 each."
+    def id_scores(self, x:Tensor, skip:int=0) -> tuple[Tensor, Tensor]:
+        "Per sample of `x` (N, L): the sum of its token NLLs over positions max(1, skip)..L-1, and their count, (N,) float64 each."
         if int(x.max()) >= self.model.vocab_size:
             raise ValueError(f"sample ids reach {int(x.max())} but the AR judge's vocabulary is {self.model.vocab_size}: a different tokenizer or vocabulary")
         device = next(self.model.parameters()).device
-        totals = [self.model.nll(x[i:i + self.batch_size].to(device)).double().sum(-1).cpu() for i in range(0, len(x), self.batch_size)]
-        return torch.cat(totals), torch.full((len(x),), float(x.shape[1] - 1), dtype=torch.float64)
+        first = max(skip, 1)                                                           # nll's column j scores token j + 1
+        totals = [self.model.nll(x[i:i + self.batch_size].to(device))[:, first - 1:].double().sum(-1).cpu() for i in range(0, len(x), self.batch_size)]
+        return torch.cat(totals), torch.full((len(x),), float(x.shape[1] - first), dtype=torch.float64)
 
     def score_ids(self, x:Tensor) -> tuple[float, float]:
         "Sum of token NLLs over positions 1..L-1 of `x` (N, L), and their count."
@@ -103,6 +108,15 @@ def judge_scores(judge, x:Tensor, decode:Callable[[Tensor], list[str]]|None=None
     if isinstance(judge, ARJudge): return judge.id_scores(x)
     if decode is None: raise ValueError("a Hugging Face judge scores text: pass decode (ids -> strings)")
     return judge.text_scores(decode(x))
+
+def continuation_scores(judge, x:Tensor, # (N, L) samples whose first `prefix` tokens were given
+                        prefix:int, decode:Callable[[Tensor], list[str]]|None=None) -> tuple[Tensor, Tensor]:
+    "Per sample: weighted NLL and weight of the tokens after the prefix only (Di4C's conditional Gen PPL), (N,) each."
+    if isinstance(judge, ARJudge): return judge.id_scores(x, skip=prefix)
+    if decode is None: raise ValueError("a Hugging Face judge scores text: pass decode (ids -> strings)")
+    # the judge's own tokens of each decoded prefix are the context it does not score
+    skip = [len(ids) for ids in judge.tokenizer(decode(x[:, :prefix]))['input_ids']]
+    return judge.text_scores(decode(x), skip)
 
 def ppl_of(nll:Tensor, weight:Tensor) -> float:
     "Token-weighted perplexity of per-sample NLL sums and weights."
@@ -164,11 +178,15 @@ def minilm_features(texts:list[str], device='cpu', batch_size:int=64) -> Tensor:
             out.append(F.normalize((h * m).sum(1) / m.sum(1), dim=-1).cpu())
     return torch.cat(out)
 
-def mauve_score(references:list[str], samples:list[str], featurize:Callable[[list[str]], Tensor], seed:int=1) -> float:
-    "MAUVE between reference texts and generated texts, on the features of `featurize`."
+def mauve_scores(references:list[str], samples:list[str], featurize:Callable[[list[str]], Tensor], seeds=(1,)) -> list[float]:
+    "MAUVE between reference texts and generated texts, on the features of `featurize`, once per clustering seed (the paper: 5 seeds, mean)."
     import mauve
     P, Q = featurize(references).numpy(), featurize(samples).numpy()
-    return float(mauve.compute_mauve(p_features=P, q_features=Q, mauve_scaling_factor=5, seed=seed, verbose=False).mauve)
+    return [float(mauve.compute_mauve(p_features=P, q_features=Q, mauve_scaling_factor=5, seed=s, verbose=False).mauve) for s in seeds]
+
+def mauve_score(references:list[str], samples:list[str], featurize:Callable[[list[str]], Tensor], seed:int=1) -> float:
+    "MAUVE between reference texts and generated texts, on the features of `featurize`."
+    return mauve_scores(references, samples, featurize, (seed,))[0]
 
 # %% ../nbs/71_evaluation.ipynb #b69ca46a
 @torch.no_grad()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from .core import Config, check_choice, check_int, check_float, check_device, nested, write_json, world, barrier, RunFolder
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
@@ -23,12 +24,13 @@ from .checkpoints import save_model, load_model, model_path, check_model_ref, lo
 from .sdtt import SDTTConfig, sdtt
 from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
-from .evaluation import HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_score, minilm_features, sample_entropy
+from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_scores,
+                             minilm_features, sample_entropy, continuation_scores, ppl_of)
 
 # %% auto #0
 __all__ = ['STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainStage', 'build', 'stage_train', 'DistilStage', 'stage_sdtt',
-           'stage_redi', 'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'conditional_mauve',
-           'stage_eval', 'run_stage']
+           'stage_redi', 'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'conditional_eval',
+           'conditional_table', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -282,7 +284,7 @@ def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
 # %% ../nbs/82_lm_experiment.ipynb #350bfbb8
 @dataclass(frozen=True)
 class EvalStage(Config):
-    "Quality versus steps of several models under one judge; optional MAUVE on conditional generations."
+    "Quality versus steps of several models under one judge; optionally the conditional protocol (MAUVE, continuation Gen PPL)."
     models: dict = field(default_factory=dict)  # {name: saved model or stage folder}
     judge: str = ''                             # a saved AR model / stage folder, or 'hf:<name or folder>' (e.g. hf:gpt2-large)
     data: dict = field(default_factory=dict)    # a DataConfig: decoding, and prompts for MAUVE
@@ -292,10 +294,12 @@ class EvalStage(Config):
     samples: int = 256                          # unconditional samples per model and step count (paper: 1024)
     batch_size: int = 32
     judge_max_length: int = 128                 # judge tokens per sample (MDLM: the model's length)
-    mauve_prompts: int = 0                      # conditional generations: this many prompts (0: no MAUVE)
-    mauve_prefix: int = 32                      # prompt tokens
-    mauve_continuations: int = 5                # continuations per prompt
-    mauve_features: str = 'minilm'              # 'minilm' (offline) or 'judge' (a Hugging Face judge's hidden states)
+    mauve_prompts: int = 0                      # conditional generation: this many held-out prompts (0: none; the paper: 1,024)
+    mauve_prefix: int = 50                      # given tokens of each prompt (the paper: 50)
+    mauve_continuations: int = 5                # continuations per prompt (the paper: 5)
+    cond_length: int = 100                      # each continuation and reference keeps its first cond_length tokens, prefix included (the paper: 100)
+    mauve_runs: int = 5                         # MAUVE repeats with clustering seeds seed+1, seed+2, ...; mean and std (the paper: 5)
+    mauve_features: str = 'minilm'              # 'minilm' (offline) or 'judge' (a Hugging Face judge's last hidden state, as MAUVE's gpt2-large)
     seed: int = 0
     device: str|None = None
 
@@ -308,7 +312,8 @@ class EvalStage(Config):
         for s in self.steps: check_int('steps', s, 1)
         self.sampler()                                                                 # draws and mask_state, checked together
         check_choice('mauve_features', self.mauve_features, ['minilm', 'judge'])
-        for k in ('samples', 'batch_size', 'judge_max_length', 'mauve_prefix', 'mauve_continuations'): check_int(k, getattr(self, k), 1)
+        for k in ('samples', 'batch_size', 'judge_max_length', 'mauve_prefix', 'mauve_continuations', 'mauve_runs'): check_int(k, getattr(self, k), 1)
+        check_int('cond_length', self.cond_length, self.mauve_prefix + 1)          # something to continue
         check_int('mauve_prompts', self.mauve_prompts, 0)
         nested('data', DataConfig, self.data)
         check_device(self.device)
@@ -324,18 +329,40 @@ def load_judge(spec:str, blocks:TokenBlocks, device, max_length:int):
     check_vocab(ar, blocks, f'judge {spec}')
     return ARJudge(ar)
 
+def prompts(blocks:TokenBlocks, p:EvalStage) -> Tensor:
+    "The conditional protocol's references: `mauve_prompts` held-out blocks drawn with the stage's seed, their first `cond_length` tokens, (P, n)."
+    L = blocks.config.length
+    if p.cond_length > L: raise ValueError(f"cond_length={p.cond_length} is longer than the data's blocks ({L} tokens)")
+    pick = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(p.seed))[:p.mauve_prompts]
+    return blocks.rows(pick.tolist())[0][:, :p.cond_length]                          # (P, n) model ids
+
 @torch.no_grad()
-def conditional_mauve(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, judge, device) -> dict:
-    "MAUVE of each model's continuations of validation prompts against the true continuations."
-    rows = blocks.rows(range(min(p.mauve_prompts, len(blocks))))[0]                      # (P, L) model ids
-    refs = blocks.decode(rows, skip_special_tokens=True)
-    given, mask = prefix_condition(rows[:, :p.mauve_prefix].repeat_interleave(p.mauve_continuations, 0), rows.shape[1])
+def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, judge, device) -> dict:
+    "The paper's conditional protocol: continuations of held-out prefixes; MAUVE against the true text, the judge's Gen PPL of the continuation."
+    refs = prompts(blocks, p)                                                          # (P, n)
+    # as the official code: sample whole blocks with the prefix given, then keep the first cond_length tokens
+    given, mask = prefix_condition(refs[:, :p.mauve_prefix].repeat_interleave(p.mauve_continuations, 0), blocks.config.length)
     feats = minilm_features if p.mauve_features == 'minilm' else judge.features
-    out = {}
+    ref_text, seeds = blocks.decode(refs, skip_special_tokens=True), range(p.seed + 1, p.seed + 1 + p.mauve_runs)
+    out = {'true text': {'cond_gen_ppl': ppl_of(*continuation_scores(judge, refs, p.mauve_prefix, blocks.decode)), 'prompts': len(refs)}}
     for name, m in models.items():
         x = generate(m, LogLinear(), p.sampler().replace(steps=steps), given=given.to(device), given_mask=mask.to(device), seed=p.seed).x
-        out[name] = mauve_score(refs, blocks.decode(x.cpu(), skip_special_tokens=True), feats, seed=p.seed + 1)
+        x = x[:, :p.cond_length].cpu()                                                 # (P * c, n)
+        runs = mauve_scores(ref_text, blocks.decode(x, skip_special_tokens=True), feats, seeds)
+        out[name] = {'mauve': sum(runs) / len(runs), 'mauve_std': float(torch.tensor(runs).std()) if len(runs) > 1 else 0., 'mauve_runs': runs,
+                     'cond_gen_ppl': ppl_of(*continuation_scores(judge, x, p.mauve_prefix, blocks.decode)),
+                     'cond_entropy': sample_entropy(x[:, p.mauve_prefix:]), 'samples': len(x)}
     return out
+
+def conditional_table(cond:dict) -> str:
+    "One line per step count and model: MAUVE (mean +- std over its runs), continuation Gen PPL and entropy."
+    lines = []
+    for steps, by_model in cond.items():
+        for name, r in by_model.items():
+            if name == 'true text': lines.append(f"{steps:>5} steps  {name:<28} continuation Gen PPL {r['cond_gen_ppl']:10.2f}")
+            else: lines.append(f"{steps:>5} steps  {name:<28} MAUVE {r['mauve']:.4f} +- {r['mauve_std']:.4f}  "
+                               f"continuation Gen PPL {r['cond_gen_ppl']:10.2f}  entropy {r['cond_entropy']:.3f}")
+    return '\n'.join(lines)
 
 def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     "Gen PPL and entropy at each step count (and MAUVE), held-out text as reference, the table and figure, for `params` (an `EvalStage`)."
@@ -362,7 +389,9 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
         log(f"{r['model']}: Gen PPL {r['gen_ppl']:.2f}, entropy {r['entropy']:.3f}")
     ref = metrics['reference']
     if p.mauve_prompts:
-        metrics['mauve'] = {str(k): conditional_mauve(models, blocks, p, k, judge, device) for k in p.steps}
+        metrics['conditional'] = {str(k): conditional_eval(models, blocks, p, k, judge, device) for k in p.steps}
+        metrics['table'] += ('\n\nConditional (prefix {0.mauve_prefix}, {0.cond_length} tokens, {0.mauve_continuations} continuations '
+                             'of {0.mauve_prompts} prompts):\n').format(p) + conditional_table(metrics['conditional'])
     RunFolder(out).figures.mkdir(exist_ok=True)
     fig = quality_figure(rows, f"Quality versus steps ({blocks.config.corpus}, judge {p.judge.split('/')[-1]})")
     fig.add_hline(y=ref['gen_ppl'], line_dash='dot', row=1, col=1, annotation_text=ref['model'])
