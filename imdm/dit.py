@@ -19,7 +19,7 @@ except Exception: flash_attn_func = None
 
 # %% auto #0
 __all__ = ['DIT_PRESETS', 'DiTConfig', 'dit_config', 'LayerNorm', 'modulate', 'Rotary', 'rotate_half', 'apply_rotary',
-           'attention', 'TimestepEmbedder', 'EmbeddingLayer', 'DiTBlock', 'FinalLayer', 'DiT']
+           'capped_attention', 'attention', 'TimestepEmbedder', 'EmbeddingLayer', 'DiTBlock', 'FinalLayer', 'DiT']
 
 # %% ../nbs/20_dit.ipynb #a09911e9
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class DiTConfig(Config):
     time_conditioning: bool = False # MDLM: False (adaLN sees a constant learned vector)
     causal: bool = False            # causal attention: an autoregressive transformer
     bf16: bool = True               # run the blocks under bf16 autocast on a GPU (ignored on a CPU)
+    softcap: float|None = None      # attention scores capped as softcap * tanh(s / softcap) (the official LM1B models: 50; None: no cap)
 
     def __post_init__(self):
         for name in ['vocab_size', 'length', 'hidden', 'n_blocks', 'n_heads', 'cond_dim', 'mlp_ratio']:
@@ -43,6 +44,7 @@ class DiTConfig(Config):
         if self.hidden % self.n_heads or (self.hidden // self.n_heads) % 2:
             raise ValueError(f"hidden={self.hidden} must split into n_heads={self.n_heads} heads of even size")
         check_float('dropout', self.dropout, 0., 1.)
+        if self.softcap is not None: check_float('softcap', self.softcap, 0., open_lo=True)
 
     @property
     def head_dim(self) -> int: return self.hidden // self.n_heads
@@ -99,10 +101,19 @@ def apply_rotary(x:Tensor, cos:Tensor, sin:Tensor) -> Tensor:
     return (xf * cos[:, None] + rotate_half(xf) * sin[:, None]).to(x.dtype)         # (B, L, H, Dh)
 
 # %% ../nbs/20_dit.ipynb #5e9a61c7
-def attention(q:Tensor, k:Tensor, v:Tensor, causal:bool=False) -> Tensor:
-    "Scaled dot-product attention over (B, L, H, Dh) inputs; flash-attn on a GPU when installed, else SDPA."
+def capped_attention(q:Tensor, k:Tensor, v:Tensor, causal:bool, softcap:float) -> Tensor:
+    "Attention whose scores are capped at `softcap` (Gemma 2's tanh cap, as flash-attn's `softcap`), written out: SDPA has no cap."
+    s = torch.einsum('blhd,bmhd->bhlm', q, k) * q.shape[-1] ** -0.5                     # (B, H, L, L)
+    s = s.to(torch.promote_types(s.dtype, torch.float32))                              # bf16 scores would blunt the cap
+    s = softcap * torch.tanh(s / softcap)
+    if causal: s = s.masked_fill(torch.ones(s.shape[-2:], dtype=torch.bool, device=s.device).triu(1), float('-inf'))
+    return torch.einsum('bhlm,bmhd->blhd', s.softmax(-1).to(v.dtype), v)              # (B, L, H, Dh)
+
+def attention(q:Tensor, k:Tensor, v:Tensor, causal:bool=False, softcap:float|None=None) -> Tensor:
+    "Scaled dot-product attention over (B, L, H, Dh) inputs; flash-attn on a GPU when installed, else SDPA (or the capped form)."
     if flash_attn_func is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
-        return flash_attn_func(q, k, v, causal=causal)                                  # (B, L, H, Dh)
+        return flash_attn_func(q, k, v, causal=causal, softcap=softcap or 0.)           # (B, L, H, Dh); 0: no cap
+    if softcap is not None: return capped_attention(q, k, v, causal, softcap)
     out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=causal)
     return out.transpose(1, 2)                                                          # (B, L, H, Dh)
 
@@ -134,7 +145,7 @@ class DiTBlock(nn.Module):
     "Pre-LN transformer block with adaLN modulation and gated residuals."
     def __init__(self, c:DiTConfig):
         super().__init__()
-        D, self.n_heads, self.causal = c.hidden, c.n_heads, c.causal
+        D, self.n_heads, self.causal, self.softcap = c.hidden, c.n_heads, c.causal, c.softcap
         self.norm1 = LayerNorm(D)
         self.attn_qkv = nn.Linear(D, 3 * D, bias=False)
         self.attn_out = nn.Linear(D, D, bias=False)
@@ -151,7 +162,7 @@ class DiTBlock(nn.Module):
         qkv = self.attn_qkv(modulate(self.norm1(x), shift_a, scale_a)).view(B, L, 3, self.n_heads, D // self.n_heads)
         q, k, v = qkv.unbind(2)                                                        # 3 x (B, L, H, Dh)
         q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        a = attention(q, k, v, self.causal).reshape(B, L, D)                           # (B, L, D)
+        a = attention(q, k, v, self.causal, self.softcap).reshape(B, L, D)              # (B, L, D)
         x = x + gate_a * self.dropout(self.attn_out(a))
         return x + gate_m * self.dropout(self.mlp(modulate(self.norm2(x), shift_m, scale_m)))   # (B, L, D)
 

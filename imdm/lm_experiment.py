@@ -42,6 +42,7 @@ class ModelConfig(Config):
     n_heads: int|None = None
     cond_dim: int|None = None
     dropout: float = 0.1
+    softcap: float|None = None      # attention score cap (the official LM1B models: 50)
 
     def __post_init__(self):
         check_choice('preset', self.preset, list(DIT_PRESETS))
@@ -50,10 +51,11 @@ class ModelConfig(Config):
         if self.hidden is not None and self.n_heads is not None and self.hidden % self.n_heads:
             raise ValueError(f"hidden={self.hidden} must be a multiple of n_heads={self.n_heads}")
         check_float('dropout', self.dropout, 0., 1.)
+        if self.softcap is not None: check_float('softcap', self.softcap, 0., open_lo=True)
 
     def dit(self, vocab_size:int, length:int) -> DiTConfig:
         extra = {k: getattr(self, k) for k in ('hidden', 'n_blocks', 'n_heads', 'cond_dim') if getattr(self, k) is not None}
-        return dit_config(self.preset, vocab_size=vocab_size, length=length, dropout=self.dropout, **extra)
+        return dit_config(self.preset, vocab_size=vocab_size, length=length, dropout=self.dropout, softcap=self.softcap, **extra)
 
 def check_vocab(model, blocks:TokenBlocks, where:str):
     "Refuse a model whose vocabulary does not match the data's tokenizer (and trimming)."
