@@ -34,7 +34,7 @@ class ModelKind:
     describe: Callable[[nn.Module], dict]
     build: Callable[[dict], nn.Module]
 
-LATER_FIELDS = {'softcap': None}   # DiTConfig fields added after models were first saved, with the default that means "absent"
+LATER_FIELDS = {'softcap': None, 'latent_dim': None}   # DiTConfig fields added after models were first saved, with the default that means "absent"
 
 def dit_dict(c:DiTConfig) -> dict:
     "A DiT's config as saved: a later field only when it is set, so that files stay readable by the versions before it."

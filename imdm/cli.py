@@ -228,7 +228,7 @@ def _run(args) -> int:
     return 0
 
 def _stage_args(p):
-    p.add_argument('stage', help='train, sdtt, coupling, redi or eval')
+    p.add_argument('stage', help='train, sdtt, coupling, redi, di4c or eval')
     p.add_argument('params', help='a JSON file of the stage parameters')
     p.add_argument('--out', required=True, help='the output folder (resumed when it holds checkpoints)')
 

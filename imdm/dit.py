@@ -19,7 +19,8 @@ except Exception: flash_attn_func = None
 
 # %% auto #0
 __all__ = ['DIT_PRESETS', 'DiTConfig', 'dit_config', 'LayerNorm', 'modulate', 'Rotary', 'rotate_half', 'apply_rotary',
-           'capped_attention', 'attention', 'TimestepEmbedder', 'EmbeddingLayer', 'DiTBlock', 'FinalLayer', 'DiT']
+           'capped_attention', 'attention', 'TimestepEmbedder', 'EmbeddingLayer', 'DiTBlock', 'FinalLayer',
+           'latent_embedding', 'DiT']
 
 # %% ../nbs/20_dit.ipynb #a09911e9
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class DiTConfig(Config):
     causal: bool = False            # causal attention: an autoregressive transformer
     bf16: bool = True               # run the blocks under bf16 autocast on a GPU (ignored on a CPU)
     softcap: float|None = None      # attention scores capped as softcap * tanh(s / softcap) (the official LM1B models: 50; None: no cap)
+    latent_dim: int|None = None     # Di4C's mixture latent: lambda ~ U(0, 1) per sequence and call, this many sinusoids, one extra token (Di4C: 128)
 
     def __post_init__(self):
         for name in ['vocab_size', 'length', 'hidden', 'n_blocks', 'n_heads', 'cond_dim', 'mlp_ratio']:
@@ -45,6 +47,8 @@ class DiTConfig(Config):
             raise ValueError(f"hidden={self.hidden} must split into n_heads={self.n_heads} heads of even size")
         check_float('dropout', self.dropout, 0., 1.)
         if self.softcap is not None: check_float('softcap', self.softcap, 0., open_lo=True)
+        if self.latent_dim is not None and (check_int('latent_dim', self.latent_dim, 4) % 2):
+            raise ValueError(f"latent_dim={self.latent_dim} must be even (sines and cosines)")
 
     @property
     def head_dim(self) -> int: return self.hidden // self.n_heads
@@ -185,6 +189,14 @@ class FinalLayer(nn.Module):
     def forward(self, x:Tensor, c:Tensor) -> Tensor: return self.linear(self.features(x, c))   # (B, L, V)
 
 # %% ../nbs/20_dit.ipynb #19786962
+def latent_embedding(lam:Tensor, # (B,) Di4C's latents in [0, 1]
+                     dim:int) -> Tensor: # (B, dim)
+    "Di4C's embedding of its latent: sines then cosines of 1000 lambda at `dim / 2` frequencies (denominator dim/2 - 1, as Di4C)."
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=lam.device, dtype=torch.float32) / (half - 1))   # (half,)
+    args = 1000 * lam.float()[:, None] * freqs[None]                                   # (B, half)
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
 class DiT(nn.Module):
     "MDLM's diffusion transformer (DiT), or a causal transformer with `causal=True`."
     def __init__(self, config:DiTConfig):
@@ -195,9 +207,11 @@ class DiT(nn.Module):
         self.rotary_emb = Rotary(c.head_dim)
         self.blocks = nn.ModuleList([DiTBlock(c) for _ in range(c.n_blocks)])
         self.output_layer = FinalLayer(c)
+        if c.latent_dim:                                                                # Di4C's mixture student (default init, not zero)
+            self.latent_projection = nn.Sequential(nn.Linear(c.latent_dim, 4 * c.latent_dim), nn.GELU(), nn.Linear(4 * c.latent_dim, c.hidden))
 
-    def features(self, z:Tensor, sigma:Tensor|None=None, delta:Tensor|None=None) -> Tensor:
-        "Hidden states (B, L, D) for tokens `z` (B, L), noise level `sigma` (B,), embedding shifts `delta` (B, L, D)."
+    def features(self, z:Tensor, sigma:Tensor|None=None, delta:Tensor|None=None, lam:Tensor|None=None) -> Tensor:
+        "Hidden states (B, L, D) for tokens `z` (B, L), noise level `sigma` (B,), embedding shifts `delta` (B, L, D), Di4C latents `lam` (B,)."
         B, L = z.shape
         if L > self.config.length:
             raise ValueError(f"sequence length {L} exceeds the model's length={self.config.length}")
@@ -206,17 +220,21 @@ class DiT(nn.Module):
         if sigma is None or not self.config.time_conditioning: sigma = torch.zeros(B, device=z.device)
         c = F.silu(self.sigma_map(sigma))                                              # (B, cond)
         rotary = self.rotary_emb(L, z.device)
+        if self.config.latent_dim:                                                      # Di4C: one more token, never rotated
+            if lam is None: lam = torch.rand(B, device=z.device)                        # a fresh latent per sequence and call, as Di4C
+            x = torch.cat([x, self.latent_projection(latent_embedding(lam, self.config.latent_dim))[:, None]], 1)   # (B, L+1, D)
+            rotary = (F.pad(rotary[0], (0, 0, 0, 1), value=1.), F.pad(rotary[1], (0, 0, 0, 1), value=0.))     # cos 1, sin 0
         with autocast(z.device, enabled=self.config.bf16):
             for block in self.blocks: x = block(x, rotary, c)
-            return self.output_layer.features(x, c)                                    # (B, L, D)
+            return self.output_layer.features(x, c)[:, :L]                             # (B, L, D)
 
     def head(self, h:Tensor) -> Tensor:
         "Logits (..., V) of hidden states (..., D)."
         with autocast(h.device, enabled=self.config.bf16): return self.output_layer.linear(h)
 
-    def forward(self, z:Tensor, sigma:Tensor|None=None, delta:Tensor|None=None) -> Tensor:
+    def forward(self, z:Tensor, sigma:Tensor|None=None, delta:Tensor|None=None, lam:Tensor|None=None) -> Tensor:
         "Logits (B, L, V)."
-        return self.head(self.features(z, sigma, delta))
+        return self.head(self.features(z, sigma, delta, lam))
 
     def num_params(self, embeddings:bool=True) -> int:
         "Number of parameters (optionally without the input embedding)."

@@ -22,6 +22,7 @@ from .samplers import Ancestral, generate, prefix_condition
 from .training import TrainConfig, train, latest_checkpoint, load_checkpoint
 from .checkpoints import save_model, load_model, model_path, check_model_ref, load_any
 from .sdtt import SDTTConfig, sdtt
+from .di4c import Di4CConfig, di4c, di4c_student
 from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
 from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_scores,
@@ -29,8 +30,8 @@ from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, qual
 
 # %% auto #0
 __all__ = ['STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainStage', 'build', 'stage_train', 'DistilStage', 'stage_sdtt',
-           'stage_redi', 'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'conditional_eval',
-           'conditional_table', 'stage_eval', 'run_stage']
+           'stage_redi', 'Di4CStage', 'stage_di4c', 'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge',
+           'prompts', 'conditional_eval', 'conditional_table', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -239,6 +240,44 @@ def _real(batches, batch_size:int):
     "`data_fn` for perturbed sources: `n` real sequences from randomly chosen training batches."
     return lambda n, g: torch.cat([batches(int(torch.randint(0, 1 << 30, (1,), generator=g)))[0] for _ in range(-(-n // batch_size))])[:n]
 
+# %% ../nbs/82_lm_experiment.ipynb #9af0c33f
+@dataclass(frozen=True)
+class Di4CStage(Config):
+    "Di4C: a teacher (an MDLM, or a Di4C student for Di4C-squared) distilled into a mixture student."
+    teacher: str = ''                           # saved model (or stage folder) of the teacher
+    init: str|None = None                       # the student's starting point (default: the teacher)
+    data: dict = field(default_factory=dict)    # a DataConfig
+    di4c: dict = field(default_factory=dict)    # a Di4CConfig
+    train: dict = field(default_factory=dict)   # a TrainConfig (Di4C: lr 3e-5, EMA 0.9999)
+    batch_size: int = 4                         # sequences per step, each with di4c.latents latents
+    device: str|None = None
+
+    def __post_init__(self):
+        for name, ref in (('teacher', self.teacher), ('init', self.init or self.teacher)):
+            cfg = check_model_ref(name, ref, ('denoiser',))
+            if cfg and cfg['model'].get('noise') is not None: raise ValueError(f"{name}={ref!r} is an IMDM; Di4C distils an MDLM")
+        nested('data', DataConfig, self.data)
+        nested('di4c', Di4CConfig, self.di4c)
+        nested('train', TrainConfig, self.train)
+        check_int('batch_size', self.batch_size, 1)
+        check_device(self.device)
+
+def stage_di4c(params:dict, out_dir:str|Path, log=print) -> dict:
+    "Di4C as `params` (a `Di4CStage`) says; resumable."
+    p, out, t0 = Di4CStage.from_dict(params), Path(out_dir), time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    device, cfg, dc = _device(p.device), TrainConfig.from_dict(p.train), Di4CConfig.from_dict(p.di4c)
+    tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), p.batch_size, cfg.seed, device)
+    teacher = load_any(p.teacher, device).eval()
+    check_vocab(teacher, tr, f'teacher {p.teacher}')
+    torch.manual_seed(cfg.seed)                                                        # the latent projection's initialisation
+    student = di4c_student(load_any(p.init, device) if p.init else teacher, dc.latent_dim)
+    state = di4c(student, teacher, LogLinear(), lambda i, g: batches(i)[0], dc, cfg, out_dir=out, log=log)
+    if world()[0] == 0: save_model(state.model, RunFolder(out).model, state.ema, {'stage': 'di4c', 'params': params})
+    metrics = {'stage': 'di4c', 'student': 'di4c', 'steps': state.step, 'seconds': time.perf_counter() - t0, 'history': state.history}
+    _write_metrics(out, metrics)
+    return metrics
+
 # %% ../nbs/82_lm_experiment.ipynb #e4744087
 @dataclass(frozen=True)
 class CouplingStage(Config):
@@ -404,7 +443,7 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     return metrics
 
 # %% ../nbs/82_lm_experiment.ipynb #1da8981e
-STAGES = {'train': stage_train, 'sdtt': stage_sdtt, 'coupling': stage_coupling, 'redi': stage_redi, 'eval': stage_eval}
+STAGES = {'train': stage_train, 'sdtt': stage_sdtt, 'coupling': stage_coupling, 'redi': stage_redi, 'di4c': stage_di4c, 'eval': stage_eval}
 
 def run_stage(stage:str, params:dict, out_dir:str|Path, log=print) -> dict:
     "Run a stage by name; under torchrun (WORLD_SIZE > 1) the process group is set up first."

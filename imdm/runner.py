@@ -40,7 +40,7 @@ def run_key(name:str, params:dict) -> str:
 EXPERIMENT_PARAMS = {   # packaged experiment: the config class ('module:Class') that checks its parameters
     'lm_train': 'imdm.lm_experiment:TrainStage', 'lm_sdtt': 'imdm.lm_experiment:DistilStage',
     'lm_redi': 'imdm.lm_experiment:DistilStage', 'lm_coupling': 'imdm.lm_experiment:CouplingStage',
-    'lm_eval': 'imdm.lm_experiment:EvalStage', 'synthetic': 'imdm.synthetic_experiment:SyntheticParams'}
+    'lm_di4c': 'imdm.lm_experiment:Di4CStage', 'lm_eval': 'imdm.lm_experiment:EvalStage', 'synthetic': 'imdm.synthetic_experiment:SyntheticParams'}
 
 def check_json_data(where:str, value):
     "Refuse a value a parameter file could not hold: anything but strings, finite numbers, booleans, None, lists and dicts."
@@ -130,7 +130,7 @@ def _attempts(folder:Path) -> list:
     try: return json.loads(RunFolder(folder).status.read_text()).get('attempts', [])
     except (OSError, ValueError): return []
 
-RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
+RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling', 'lm_di4c'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
 
 def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', overwrite:bool=False,
                    progress:bool=False, log=print) -> RunResult:
