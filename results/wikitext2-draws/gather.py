@@ -97,6 +97,23 @@ def ratios(rows:list[dict]) -> dict:
     return out
 
 
+MATCHED = {   # each IMDM row and the MDLM row trained by the same recipe
+    'IM-SDTT (noise-driven)': 'MDLM SDTT', 'IM-SDTT+ReDi (noise-driven)': 'MDLM SDTT+ReDi',
+    'IMDM ReDi (recorded noise)': 'MDLM ReDi', 'IMDM ReDi (fresh noise)': 'MDLM ReDi', 'IMDM ReDi (noise-driven coupling)': 'MDLM ReDi'}
+
+
+def matched_ratios(rows:list[dict]) -> dict:
+    "Each IMDM row over the MDLM row of its own recipe (seed 0), per step count: what the mask state adds to that recipe."
+    get = {(r['model'], r['steps']): r for r in rows if split_seed(r['model'])[1] == 0}
+    out = []
+    for (model, k), r in sorted(get.items()):
+        b = get.get((MATCHED.get(model), k))
+        if b is None: continue
+        ratio, lo, hi = ppl_ratio_ci(row_scores(r), row_scores(b), n_boot=2000, seed=k)
+        out.append({'model': model, 'baseline': b['model'], 'steps': k, 'ratio': ratio, 'ci': [lo, hi], 'entropy_ratio': r['entropy'] / b['entropy']})
+    return {'rows': out}
+
+
 if __name__ == '__main__':
     runs = Path(sys.argv[1]) if len(sys.argv) > 1 else Path('runs')
     g = gather(runs, sys.argv[2:] or ['wikitext2-draws', 'wikitext2-draws-seeds'])
@@ -107,6 +124,8 @@ if __name__ == '__main__':
     rat = ratios(g['rows'])
     write_json(HERE / 'ratios.json', rat)
     write_json(HERE / 'stages.json', g['stages'])
+    matched = matched_ratios(g['rows'])
+    write_json(HERE / 'matched.json', matched)
     seeds = seed_ratios(g['rows'])
     write_json(HERE / 'seeds.json', seeds)
     if slim:
@@ -118,6 +137,9 @@ if __name__ == '__main__':
         print(f"{r['model']:<36}{r['steps']:>4}  Gen PPL {r['gen_ppl']:9.1f} [{r['gen_ppl_ci'][0]:.1f}, {r['gen_ppl_ci'][1]:.1f}]  entropy {r['entropy']:.3f}")
     for r in rat.get('rows', []):
         print(f"{r['model']} / {rat['baseline']}, {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}], entropy ratio {r['entropy_ratio']:.3f}")
+    for r in matched['rows']:
+        print(f"{r['model']} / {r['baseline']} (same recipe), {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}], "
+              f"entropy ratio {r['entropy_ratio']:.3f}")
     for r in seeds['rows']:
         per = ', '.join(f"seed {p['seed']} {p['ratio']:.3f} [{p['ci'][0]:.3f}, {p['ci'][1]:.3f}]" for p in r['per_seed'])
         print(f"{seeds['imdm']} / {seeds['mdlm']}, {r['steps']} steps: {per}; pooled {r['pooled']['ratio']:.3f} "
