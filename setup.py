@@ -30,7 +30,7 @@ setuptools.setup(
                 + [f'Programming Language :: Python :: {v}' for v in py_versions],
     packages=setuptools.find_packages(include=['imdm', 'imdm.*']),
     include_package_data=True,
-    package_data={'imdm': ['experiments/*.ipynb', 'params/*.json']},
+    package_data={'imdm': ['experiments/*.ipynb', 'params/*.json', 'params/sweeps/*.json']},
     python_requires=f'>={min_python}',
     install_requires=reqs('requirements'),
     extras_require={'dev': reqs('dev_requirements'), 'gpu': reqs('gpu_requirements')},

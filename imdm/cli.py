@@ -259,6 +259,26 @@ def _runs(args) -> int:
 
 command('runs', 'one table of every run folder: status, time and the parameters that differ', _runs_args)(_runs)
 
+# %% ../nbs/95_cli.ipynb #187b2f35
+def _sweep_args(p):
+    p.add_argument('sweep', help='a sweep preset from imdm/params/sweeps (e.g. table3-synthetic, table3-lm1b) or a JSON file')
+    p.add_argument('--runs-dir', default='runs')
+    p.add_argument('--jobs', type=int, default=1, help="stages of a cell's chain run side by side")
+    p.add_argument('--cells', nargs='*', default=None, help='run only these cells (the table still gathers every finished one)')
+    p.add_argument('--gather', action='store_true', help='run nothing; gather what has finished')
+    p.add_argument('--out', default=None, help='where to write the table and figure (default: results/sweeps/<name>)')
+
+def _sweep(args) -> int:
+    from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table
+    sweep = load_sweep(args.sweep)
+    res = gather_sweep(sweep, args.runs_dir) if args.gather else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells)
+    out = write_sweep(res, args.out or Path('results') / 'sweeps' / sweep['name'])
+    print(sweep_table(res))
+    print(f"table and figure written to {out}", file=sys.stderr)
+    return 1 if any(c['state'] == 'failed' for c in res['cells'].values()) else 0
+
+command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
+
 # %% ../nbs/95_cli.ipynb #555b9c71
 def _docs_args(p):
     from imdm.docs import cli_args
