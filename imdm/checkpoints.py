@@ -20,11 +20,11 @@ from .forward import NoiseSpec
 from .denoisers import Denoiser
 
 # %% auto #0
-__all__ = ['LATER_FIELDS', 'MODEL_KINDS', 'SAFE_GLOBALS', 'OFFICIAL_BUFFERS', 'OFFICIAL_HEADS', 'OFFICIAL_IMDM', 'ModelKind',
-           'dit_dict', 'model_spec', 'build_model', 'canonical_spec', 'atomic_dir', 'remove_stale_tmp', 'save_model',
-           'load_model', 'load_weights', 'safetensors_header', 'safetensors_problem', 'weights_problem', 'model_path',
-           'load_mdlm_hf', 'check_model_ref', 'load_any', 'Opaque', 'read_lightning_checkpoint', 'official_weights',
-           'official_config', 'denoiser_from_official', 'load_imdm_official']
+__all__ = ['LATER_FIELDS', 'MODEL_KINDS', 'OFFICIAL_MDLM', 'SAFE_GLOBALS', 'OFFICIAL_BUFFERS', 'OFFICIAL_HEADS', 'OFFICIAL_IMDM',
+           'ModelKind', 'dit_dict', 'model_spec', 'build_model', 'canonical_spec', 'atomic_dir', 'remove_stale_tmp',
+           'save_model', 'load_model', 'load_weights', 'safetensors_header', 'safetensors_problem', 'weights_problem',
+           'model_path', 'load_mdlm_hf', 'check_model_ref', 'load_any', 'Opaque', 'read_lightning_checkpoint',
+           'official_weights', 'official_config', 'denoiser_from_official', 'load_imdm_official']
 
 # %% ../nbs/45_checkpoints.ipynb #4e2f588a
 @dataclass(frozen=True)
@@ -162,9 +162,14 @@ def model_path(p:str|Path) -> Path:
     if (p/'config.json').exists(): return p
     raise FileNotFoundError(f"no saved model at {p} (expected {p}/config.json or {p}/model/config.json)")
 
+OFFICIAL_MDLM = {   # the paper's OWT baselines by name (ANCHORS 1.5): SDTT's students after round r are `baselines_kld_step_{10000 r}`
+    'mdlm-owt': 'kuleshov-group/mdlm-owt', 'sdtt-teacher': 'jdeschena/sdtt@teacher_1M_sm',
+    **{f'sdtt-{r}': f'jdeschena/sdtt@baselines_kld_step_{10_000 * r}' for r in range(1, 8)}}
+
 def load_mdlm_hf(name_or_path:str, device='cpu') -> Denoiser:
-    "An official MDLM checkpoint in the Hugging Face layout (`kuleshov-group/mdlm-owt`, SDTT's `jdeschena/sdtt@<revision>`): config.json + model.safetensors."
+    "An official MDLM checkpoint in the Hugging Face layout (a name in `OFFICIAL_MDLM`, `repo@revision`, or a folder): config.json + model.safetensors."
     from safetensors.torch import load_file
+    name_or_path = OFFICIAL_MDLM.get(name_or_path, name_or_path)
     folder = Path(name_or_path)
     if not folder.is_dir():
         from huggingface_hub import snapshot_download
@@ -244,8 +249,9 @@ OFFICIAL_IMDM = {   # named official IMDM checkpoints: (hub repo, file); the fil
 }
 
 def official_weights(ckpt:dict, ema:bool=True) -> dict[str, Tensor]:
-    "The official DiT's tensors by name (without `backbone.`), the EMA's where the checkpoint has them."
+    "The official DiT's tensors by name (without `backbone.`, or SDTT's `backbone.backbone.`), the EMA's where the checkpoint has them."
     sd = {k[len('backbone.'):]: v for k, v in ckpt['state_dict'].items() if k.startswith('backbone.')}
+    while sd and all(k.startswith('backbone.') for k in sd): sd = {k[len('backbone.'):]: v for k, v in sd.items()}
     shadow = (ckpt.get('ema') or {}).get('shadow_params') if ema else None
     if shadow:
         names = [k for k in sd if k not in OFFICIAL_BUFFERS]                             # parameters, in registration order
@@ -261,14 +267,16 @@ def official_config(sd:dict, length:int|None=None, n_heads:int|None=None, softca
     if n_heads is None and 'rotary_emb.inv_freq' in sd: n_heads = d // (2 * sd['rotary_emb.inv_freq'].numel())   # Dh / 2 frequencies
     n_heads = n_heads or OFFICIAL_HEADS.get(d)
     if n_heads is None: raise ValueError(f"hidden size {d} is not an official preset ({sorted(OFFICIAL_HEADS)}): pass n_heads")
+    latent = sd.get('latent_projection.0.weight')                                      # Di4C's mixture student
     return DiTConfig(vocab_size=V, length=length or (128 if lm1b else 1024), hidden=d, n_heads=n_heads,
+                     latent_dim=None if latent is None else latent.shape[1],
                      n_blocks=len({k.split('.')[1] for k in sd if k.startswith('blocks.')}), cond_dim=sd['sigma_map.mlp.0.weight'].shape[0],
                      mlp_ratio=sd['blocks.0.mlp.0.weight'].shape[0] // d, softcap=(50. if lm1b else None) if softcap == 'auto' else softcap)
 
 def denoiser_from_official(sd:dict, config:DiTConfig, mask_id:int|None=None, noise:NoiseSpec|None=None) -> Denoiser:
     "A `Denoiser` holding an official state dict: an IMDM when it has the noise MLP, else an MDLM."
-    unsupported = [k for k in sd if k.startswith(('latent_projection.', 'vocab_embed.learnable_noise')) or k == 'vocab_embed.imdm_mlp.weight']
-    if unsupported: raise ValueError(f"the checkpoint holds {unsupported[:3]}: a Di4C, learnable-noise or finite multi-mask model, "
+    unsupported = [k for k in sd if k.startswith('vocab_embed.learnable_noise') or k == 'vocab_embed.imdm_mlp.weight']
+    if unsupported: raise ValueError(f"the checkpoint holds {unsupported[:3]}: a learnable-noise or finite multi-mask model, "
                                      "which this loader does not map")
     mlp = {k[len('vocab_embed.imdm_mlp.'):]: v for k, v in sd.items() if k.startswith('vocab_embed.imdm_mlp.')}
     if mlp: noise = noise or NoiseSpec(kind='uniform', dim=mlp['0.weight'].shape[1], scale=1.0)
@@ -285,7 +293,7 @@ def _hub_file(name:str) -> tuple[str, str]|None:
     return ('/'.join(parts[:2]), parts[2]) if len(parts) == 3 else None
 
 def load_imdm_official(name_or_path:str, device='cpu', ema:bool=True, **overrides) -> Denoiser:
-    "An official IMDM (or MDLM) Lightning checkpoint: a name in `OFFICIAL_IMDM`, 'owner/repo/file' on the hub, or a local file."
+    "An official IMDM, MDLM or Di4C Lightning checkpoint: a name in `OFFICIAL_IMDM`, 'owner/repo/file' on the hub, or a local file."
     path = Path(name_or_path)
     if not path.is_file():
         if (hub := _hub_file(name_or_path)) is None:
