@@ -15,7 +15,7 @@ import imdm
 from .core import Registry, data_dir, default_device, check_int, cores, write_json
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
+__all__ = ['COMMANDS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
 
 # %% ../nbs/95_cli.ipynb #bcd58def
 @dataclass(frozen=True)
@@ -278,6 +278,46 @@ def _sweep(args) -> int:
     return 1 if any(c['state'] == 'failed' for c in res['cells'].values()) else 0
 
 command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
+
+# %% ../nbs/95_cli.ipynb #5b324e53
+ANALYSES = ('draws', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence')
+
+def _analyse_args(p):
+    p.add_argument('analysis', choices=ANALYSES)
+    p.add_argument('runs', nargs='*', help='small-coupling, redi-noise: NAME=run,run[,run]; sdtt-divergence: TEACHER BWD FWD EVAL...')
+    p.add_argument('--runs-dir', default='runs')
+    p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
+    p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
+    p.add_argument('--judge', default=None, help='small-coupling: the judge run')
+    p.add_argument('--data', default=None, help='small-coupling: a JSON file of the DataConfig')
+    p.add_argument('--coupling', default=None, help="redi-noise: the IMDM student's coupling run")
+
+def _named_runs(items:list[str]) -> dict:
+    "`NAME=a,b[,c]` arguments as {NAME: (a, b, ...)}."
+    out = {}
+    for item in items:
+        name, sep, runs = item.partition('=')
+        if not sep or not runs: raise ValueError(f"{item!r} must look like NAME=run,run")
+        out[name] = tuple(runs.split(','))
+    return out
+
+def _analyse(args) -> int:
+    from imdm import analyses as A
+    out = {} if args.out is None else {'out': args.out}
+    if args.analysis == 'draws': A.write_draws(args.runs_dir, args.out or 'results/wikitext2-draws')
+    elif args.analysis == 'generalisation': A.generalisation(args.runs_dir, args.stages, **out)
+    elif args.analysis == 'small-coupling':
+        if not (args.judge and args.data and args.out): raise ValueError("small-coupling needs --judge, --data and --out")
+        A.small_coupling(args.judge, json.loads(Path(args.data).read_text()), _named_runs(args.runs), args.out)
+    elif args.analysis == 'redi-noise':
+        if not args.coupling: raise ValueError("redi-noise needs --coupling (the IMDM student's coupling run)")
+        A.redi_noise(args.coupling, _named_runs(args.runs), **out)
+    else:
+        if len(args.runs) < 4: raise ValueError(f"sdtt-divergence needs TEACHER BWD FWD EVAL...; got {args.runs}")
+        A.sdtt_divergence(*args.runs[:3], args.runs[3:], **out)
+    return 0
+
+command('analyse', 'the analyses the results pages quote (the text experiment gathered, ReDi diagnostics)', _analyse_args)(_analyse)
 
 # %% ../nbs/95_cli.ipynb #555b9c71
 def _docs_args(p):

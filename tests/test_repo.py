@@ -53,3 +53,8 @@ def test_data_card_lists_every_data_file():
     card = (ROOT / 'data' / 'README.md').read_text()
     for name, sha in DATA_FILES.items():
         assert f'`{name}`' in card and sha[:8] in card, name
+
+
+def test_results_hold_only_what_commands_wrote():
+    code = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'results').rglob('*') if p.suffix in ('.py', '.sh', '.ipynb'))
+    assert not code, f'analyses belong in the notebooks (imdm analyse), not in results/: {code}'
