@@ -23,9 +23,9 @@ from .sdtt import kl, log_probs, teacher_targets
 from .sweeps import cell_folders
 
 # %% auto #0
-__all__ = ['MATCHED', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws', 'shuffled',
-           'pair_measures', 'generalisation', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling',
-           'redi_noise', 'x_theta_stats', 'sdtt_divergence']
+__all__ = ['MATCHED', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws', 'write_chain',
+           'shuffled', 'pair_measures', 'generalisation', 'nearest_overlap', 'recall_own_and_shuffled',
+           'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -123,6 +123,18 @@ def write_draws(runs:str|Path='runs', out:str|Path='results/wikitext2-draws', na
             f"[{r['pooled']['ci'][0]:.3f}, {r['pooled']['ci'][1]:.3f}]")
     log(f"missing: {g['missing']}")
     return {'rows': slim, 'missing': g['missing'], **res}
+
+# %% ../nbs/84_analyses.ipynb #68201471
+def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print) -> dict:
+    "Every evaluated row (without per-sample arrays) and every stage's headline numbers of chain `name`, in `results/<name>/gathered.json`."
+    g = gather_chains(runs, [name])
+    res = {'chain': name, 'rows': [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']],
+           'stages': g['stages'], 'missing': g['missing']}
+    folder = Path(out or Path('results') / name)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / 'gathered.json', res)
+    log(f"{name}: {len(res['rows'])} rows, {len(res['stages'])} stages finished, missing {res['missing']}")
+    return res
 
 # %% ../nbs/84_analyses.ipynb #dc3d1ae1
 def shuffled(c:Coupling) -> Coupling:

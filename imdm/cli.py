@@ -280,11 +280,11 @@ def _sweep(args) -> int:
 command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
 
 # %% ../nbs/95_cli.ipynb #5b324e53
-ANALYSES = ('draws', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence')
+ANALYSES = ('draws', 'chain', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence')
 
 def _analyse_args(p):
     p.add_argument('analysis', choices=ANALYSES)
-    p.add_argument('runs', nargs='*', help='small-coupling, redi-noise: NAME=run,run[,run]; sdtt-divergence: TEACHER BWD FWD EVAL...')
+    p.add_argument('runs', nargs='*', help='chain: chain names; small-coupling, redi-noise: NAME=run,run[,run]; sdtt-divergence: TEACHER BWD FWD EVAL...')
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
     p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
@@ -305,6 +305,9 @@ def _analyse(args) -> int:
     from imdm import analyses as A
     out = {} if args.out is None else {'out': args.out}
     if args.analysis == 'draws': A.write_draws(args.runs_dir, args.out or 'results/wikitext2-draws')
+    elif args.analysis == 'chain':
+        if not args.runs: raise ValueError('chain needs the names of the chains to gather, e.g. scratch-wikitext2')
+        for name in args.runs: A.write_chain(args.runs_dir, name, args.out)
     elif args.analysis == 'generalisation': A.generalisation(args.runs_dir, args.stages, **out)
     elif args.analysis == 'small-coupling':
         if not (args.judge and args.data and args.out): raise ValueError("small-coupling needs --judge, --data and --out")
