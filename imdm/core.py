@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #cae080d2
 from __future__ import annotations
-import contextlib, dataclasses, json, keyword, math, os, random, signal
+import contextlib, dataclasses, json, keyword, math, os, random, signal, typing
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -79,9 +79,29 @@ def patch_to(cls:type, name:str|None=None, as_classmethod:bool=False) -> Callabl
 
 # %% ../nbs/00_core.ipynb #89a49f31
 class Config:
-    "Mixin for frozen dataclass configs: plain-dict round trip that refuses unknown keys."
+    "Mixin for frozen dataclass configs: plain-dict round trip that refuses unknown keys; fields typed as configs nest."
     @classmethod
     def field_names(cls) -> list[str]: return [f.name for f in fields(cls)]
+
+    @classmethod
+    def nested_fields(cls) -> dict[str, type]:
+        "The fields typed as another `Config` (or one or None), and that config's class: their settings arrive as dicts."
+        try: hints = typing.get_type_hints(cls)
+        except Exception: return {}                                                     # an annotation this module cannot resolve
+        return {f.name: t for f in fields(cls) for t in (typing.get_args(hints[f.name]) or (hints[f.name],))
+                if isinstance(t, type) and issubclass(t, Config)}
+
+    @classmethod
+    def _nest(cls, d:dict) -> dict:
+        "`d` with the settings of nested fields built into their configs (errors name the field)."
+        sub, out = cls.nested_fields(), dict(d)
+        for k, c in sub.items():
+            if k not in d or isinstance(d[k], c): continue
+            optional = type(None) in typing.get_args(typing.get_type_hints(cls)[k])
+            if d[k] is None and optional: continue
+            if d[k] is not None and not isinstance(d[k], dict): raise ValueError(f"{k}={d[k]!r} must be a dict of {c.__name__} settings")
+            out[k] = nested(k, c, d[k])
+        return out
 
     @classmethod
     def check_keys(cls, keys:Iterable[str]):
@@ -101,7 +121,7 @@ class Config:
         if not isinstance(d, dict): raise ValueError(f"{cls.__name__} settings must be a dict of name: value, not {d!r}")
         cls.check_keys(d)
         cls.check_types(d)
-        return cls(**d)
+        return cls(**cls._nest(d))
 
     def to_dict(self) -> dict: return asdict(self)
 
@@ -109,7 +129,7 @@ class Config:
         "A copy with `changes` applied; unknown keys and wrong types are refused."
         self.check_keys(changes)
         self.check_types(changes)
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **self._nest(changes))
 
 def nested(name:str, cls, d):
     "`cls.from_dict(d)` for the setting `name` of a larger config; its errors start with that name (`train: steps=0 ...`)."

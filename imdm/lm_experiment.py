@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_int, check_float, check_device, nested, write_json, world, barrier, RunFolder
+from .core import Config, check_choice, check_int, check_float, check_device, write_json, world, barrier, RunFolder
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -85,12 +85,12 @@ def open_data(data:DataConfig, batch_size:int, seed:int, device) -> tuple[TokenB
 class TrainStage(Config):
     "Train an MDLM, IMDM or AR model (from scratch or from `init`)."
     kind: str = 'mdlm'                          # 'mdlm', 'imdm' or 'ar'
-    data: dict = field(default_factory=dict)    # a DataConfig
-    model: dict = field(default_factory=dict)   # a ModelConfig (ignored when `init` is given)
-    noise: dict|None = None                     # IMDM's NoiseSpec
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)   # ignored when `init` is given
+    noise: NoiseSpec|None = None                # IMDM's noise (default: NoiseSpec())
     mask_mlp: str = 'workbench'                 # IMDM's noise MLP: 'workbench' (d -> d -> d) or 'official' (noise_dim -> 4d -> d, no output bias)
     init: str|None = None                       # a saved model (or stage folder) to start from
-    train: dict = field(default_factory=dict)   # a TrainConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
     batch_size: int = 32                        # per process
     val_batches: int = 8                        # validation batches at each log point
     device: str|None = None
@@ -98,10 +98,6 @@ class TrainStage(Config):
     def __post_init__(self):
         check_choice('kind', self.kind, ['mdlm', 'imdm', 'ar'])
         check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
-        nested('data', DataConfig, self.data)
-        nested('model', ModelConfig, self.model)
-        nested('train', TrainConfig, self.train)
-        if self.kind == 'imdm': nested('noise', NoiseSpec, self.noise)
         check_int('batch_size', self.batch_size, 1)
         check_int('val_batches', self.val_batches, 1)
         check_device(self.device)
@@ -127,11 +123,11 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     "Train (or resume training) a model as `params` (a `TrainStage`) says; returns the metrics."
     p, out = TrainStage.from_dict(params), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device, cfg = _device(p.device), TrainConfig.from_dict(p.train)
-    tr, va, batches, val = open_data(DataConfig.from_dict(p.data), p.batch_size, cfg.seed, device)
-    noise = NoiseSpec.from_dict(p.noise or {}) if p.kind == 'imdm' else None
+    device, cfg = _device(p.device), p.train
+    tr, va, batches, val = open_data(p.data, p.batch_size, cfg.seed, device)
+    noise = (p.noise or NoiseSpec()) if p.kind == 'imdm' else None
     torch.manual_seed(cfg.seed)
-    model = build(p.kind, ModelConfig.from_dict(p.model), tr, noise, p.init, device, p.mask_mlp)
+    model = build(p.kind, p.model, tr, noise, p.init, device, p.mask_mlp)
     sch = LogLinear()
     if p.kind == 'ar':
         loss = lambda m, i, g: m.loss(*batches(i))
@@ -162,13 +158,13 @@ class DistilStage(Config):
     teacher: str = ''                           # saved model (or stage folder) of the teacher / coupling teacher
     init: str|None = None                       # the student's starting point (default: the teacher)
     student: str = 'mdlm'                       # 'mdlm' or 'imdm'
-    noise: dict|None = None                     # IMDM's NoiseSpec (ignored when `init` is already an IMDM)
+    noise: NoiseSpec|None = None                # IMDM's noise (default NoiseSpec(); ignored when `init` is already an IMDM)
     mask_mlp: str = 'workbench'                 # a new IMDM's noise MLP: 'workbench' or 'official' (noise_dim -> 4d -> d, no output bias)
-    data: dict = field(default_factory=dict)    # a DataConfig
-    sdtt: dict = field(default_factory=dict)    # an SDTTConfig (stage 'sdtt')
-    redi: dict = field(default_factory=dict)    # a ReDiConfig (stage 'redi')
+    data: DataConfig = field(default_factory=DataConfig)
+    sdtt: SDTTConfig = field(default_factory=SDTTConfig)   # stage 'sdtt'
+    redi: ReDiConfig = field(default_factory=ReDiConfig)   # stage 'redi'
     coupling: str|None = None                   # a coupling stage's folder: ReDi's first round trains on it (default: made here)
-    train: dict = field(default_factory=dict)   # a TrainConfig; its steps are per round
+    train: TrainConfig = field(default_factory=TrainConfig)   # its steps are per round
     batch_size: int = 32
     device: str|None = None
 
@@ -179,11 +175,6 @@ class DistilStage(Config):
         init = check_model_ref('init', self.init or self.teacher, ('denoiser',))
         if init and self.student == 'mdlm' and init['model'].get('noise') is not None:
             raise ValueError(f"{'init' if self.init else 'teacher'}={self.init or self.teacher!r} is an IMDM; student='mdlm' cannot start from it")
-        nested('data', DataConfig, self.data)
-        nested('train', TrainConfig, self.train)
-        nested('sdtt', SDTTConfig, self.sdtt)
-        nested('redi', ReDiConfig, self.redi)
-        if self.noise is not None: nested('noise', NoiseSpec, self.noise)
         if self.coupling is not None and not self.coupling.startswith('@') and not RunFolder(self.coupling).coupling().is_dir():
             raise ValueError(f"coupling={self.coupling!r} is not a coupling stage's folder: it has no coupling/ folder")
         check_int('batch_size', self.batch_size, 1)
@@ -193,8 +184,8 @@ class DistilStage(Config):
 def _students(p:DistilStage, blocks:TokenBlocks, device):
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, blocks, f'teacher {p.teacher}')
-    noise = NoiseSpec.from_dict(p.noise or {}) if p.student == 'imdm' else None
-    torch.manual_seed(TrainConfig.from_dict(p.train).seed)
+    noise = (p.noise or NoiseSpec()) if p.student == 'imdm' else None
+    torch.manual_seed(p.train.seed)
     student = build(p.student, ModelConfig(), blocks, noise, p.init or p.teacher, device, p.mask_mlp)
     if p.student == 'mdlm' and student.is_imdm: raise ValueError("student='mdlm' cannot start from an IMDM")
     return teacher, student
@@ -209,10 +200,10 @@ def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
     "SDTT as `params` (a `DistilStage`) says; resumable."
     p, out, t0 = DistilStage.from_dict(params), Path(out_dir), time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    device, cfg = _device(p.device), TrainConfig.from_dict(p.train)
-    tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), p.batch_size, cfg.seed, device)
+    device, cfg = _device(p.device), p.train
+    tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
-    state = sdtt(student, teacher, LogLinear(), lambda i, g: batches(i)[0], SDTTConfig.from_dict(p.sdtt), cfg, out_dir=out,
+    state = sdtt(student, teacher, LogLinear(), lambda i, g: batches(i)[0], p.sdtt, cfg, out_dir=out,
                  on_round=lambda r, s: log(f"SDTT round {r + 1} done at step {s.step}"), log=log)
     return _finish('sdtt', p, out, state, params, t0)
 
@@ -220,8 +211,8 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     "ReDi as `params` (a `DistilStage`) says, its coupling included; resumable."
     p, out, t0 = DistilStage.from_dict(params), Path(out_dir), time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    device, cfg, rc = _device(p.device), TrainConfig.from_dict(p.train), ReDiConfig.from_dict(p.redi)
-    tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), rc.batch_size, cfg.seed, device)
+    device, cfg, rc = _device(p.device), p.train, p.redi
+    tr, _, batches, _ = open_data(p.data, rc.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
     coupling = None if p.coupling is None else load_coupling(RunFolder(p.coupling).coupling(), device)
     info, half, recall = [], [], []                       # per round: does the student read its noise, and recall its pairs?
@@ -246,9 +237,9 @@ class Di4CStage(Config):
     "Di4C: a teacher (an MDLM, or a Di4C student for Di4C-squared) distilled into a mixture student."
     teacher: str = ''                           # saved model (or stage folder) of the teacher
     init: str|None = None                       # the student's starting point (default: the teacher)
-    data: dict = field(default_factory=dict)    # a DataConfig
-    di4c: dict = field(default_factory=dict)    # a Di4CConfig
-    train: dict = field(default_factory=dict)   # a TrainConfig (Di4C: lr 3e-5, EMA 0.9999)
+    data: DataConfig = field(default_factory=DataConfig)
+    di4c: Di4CConfig = field(default_factory=Di4CConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)   # Di4C: lr 3e-5, EMA 0.9999
     batch_size: int = 4                         # sequences per step, each with di4c.latents latents
     device: str|None = None
 
@@ -256,9 +247,6 @@ class Di4CStage(Config):
         for name, ref in (('teacher', self.teacher), ('init', self.init or self.teacher)):
             cfg = check_model_ref(name, ref, ('denoiser',))
             if cfg and cfg['model'].get('noise') is not None: raise ValueError(f"{name}={ref!r} is an IMDM; Di4C distils an MDLM")
-        nested('data', DataConfig, self.data)
-        nested('di4c', Di4CConfig, self.di4c)
-        nested('train', TrainConfig, self.train)
         check_int('batch_size', self.batch_size, 1)
         check_device(self.device)
 
@@ -266,8 +254,8 @@ def stage_di4c(params:dict, out_dir:str|Path, log=print) -> dict:
     "Di4C as `params` (a `Di4CStage`) says; resumable."
     p, out, t0 = Di4CStage.from_dict(params), Path(out_dir), time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    device, cfg, dc = _device(p.device), TrainConfig.from_dict(p.train), Di4CConfig.from_dict(p.di4c)
-    tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), p.batch_size, cfg.seed, device)
+    device, cfg, dc = _device(p.device), p.train, p.di4c
+    tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, tr, f'teacher {p.teacher}')
     torch.manual_seed(cfg.seed)                                                        # the latent projection's initialisation
@@ -284,30 +272,27 @@ class CouplingStage(Config):
     "A ReDi coupling made once: a teacher's samples from sources that carry the student's noise, in shards."
     teacher: str = ''                           # saved model (or stage folder) that samples the completions
     student: str = 'imdm'                       # who trains on it: 'imdm' (sources carry noise) or 'mdlm'
-    noise: dict|None = None                     # the IMDM student's NoiseSpec (default: an IMDM teacher's)
-    data: dict = field(default_factory=dict)    # a DataConfig (the vocabulary; real text for perturbed sources)
-    redi: dict = field(default_factory=dict)    # a ReDiConfig: pairs, coupling_steps, last_step, perturbed, shard_size
+    noise: NoiseSpec|None = None                # the IMDM student's noise (default: an IMDM teacher's)
+    data: DataConfig = field(default_factory=DataConfig)   # the vocabulary; real text for perturbed sources
+    redi: ReDiConfig = field(default_factory=ReDiConfig)   # pairs, coupling_steps, last_step, perturbed, shard_size
     seed: int = 0
     device: str|None = None
 
     def __post_init__(self):
         check_choice('student', self.student, ['mdlm', 'imdm'])
         check_model_ref('teacher', self.teacher, ('denoiser',))
-        nested('data', DataConfig, self.data)
-        nested('redi', ReDiConfig, self.redi)
-        if self.noise is not None: nested('noise', NoiseSpec, self.noise)
         check_device(self.device)
 
 def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     "Make the coupling `params` (a `CouplingStage`) asks for into `out_dir/coupling`; resumable, split over processes."
     p, out, t0 = CouplingStage.from_dict(params), Path(out_dir), time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    device, rc = _device(p.device), ReDiConfig.from_dict(p.redi)
-    tr, _, batches, _ = open_data(DataConfig.from_dict(p.data), rc.batch_size, p.seed, device)
+    device, rc = _device(p.device), p.redi
+    tr, _, batches, _ = open_data(p.data, rc.batch_size, p.seed, device)
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, tr, f'teacher {p.teacher}')
     noise = None
-    if p.student == 'imdm': noise = NoiseSpec.from_dict(p.noise) if p.noise else (teacher.noise if teacher.is_imdm else NoiseSpec())
+    if p.student == 'imdm': noise = p.noise or (teacher.noise if teacher.is_imdm else NoiseSpec())
     sch, (rank, size) = LogLinear(), world()
     source_fn = rc.source_fn(sch, teacher.mask_id, _real(batches, rc.batch_size))
     make_coupling(teacher, sch, rc.sampler(), rc.pairs,
@@ -328,7 +313,7 @@ class EvalStage(Config):
     "Quality versus steps of several models under one judge; optionally the conditional protocol (MAUVE, continuation Gen PPL)."
     models: dict = field(default_factory=dict)  # {name: saved model or stage folder}
     judge: str = ''                             # a saved AR model / stage folder, or 'hf:<name or folder>' (e.g. hf:gpt2-large)
-    data: dict = field(default_factory=dict)    # a DataConfig: decoding, and prompts for MAUVE
+    data: DataConfig = field(default_factory=DataConfig)   # decoding, and prompts for MAUVE
     steps: list = field(default_factory=lambda: [2, 4, 8, 16])
     draws: str = 'independent'                  # the sampler's draws: independent, or read from each position's noise ('noise')
     mask_state: str = 'keep'                    # IMDM positions that stay masked keep their noise, or are redrawn ('posterior', the official fix_eps: False)
@@ -356,7 +341,6 @@ class EvalStage(Config):
         for k in ('samples', 'batch_size', 'judge_max_length', 'mauve_prefix', 'mauve_continuations', 'mauve_runs'): check_int(k, getattr(self, k), 1)
         check_int('cond_length', self.cond_length, self.mauve_prefix + 1)          # something to continue
         check_int('mauve_prompts', self.mauve_prompts, 0)
-        nested('data', DataConfig, self.data)
         check_device(self.device)
 
     def sampler(self) -> Ancestral: return Ancestral(draws=self.draws, mask_state=self.mask_state)
@@ -410,7 +394,7 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     p, out, t0 = EvalStage.from_dict(params), Path(out_dir), time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     device = _device(p.device)
-    blocks = TokenBlocks(DataConfig.from_dict(p.data), 'validation')
+    blocks = TokenBlocks(p.data, 'validation')
     models = {}
     for name, path in p.models.items():
         models[name] = load_model(model_path(path), device).eval()
