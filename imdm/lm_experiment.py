@@ -7,11 +7,12 @@ from __future__ import annotations
 import contextlib, math, os, time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_int, check_float, check_device, write_json, world, barrier, RunFolder
+from .core import Config, Registry, check_choice, check_int, check_float, check_device, write_json, world, barrier, RunFolder
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -29,9 +30,9 @@ from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, qual
                              minilm_features, sample_entropy, continuation_scores, ppl_of)
 
 # %% auto #0
-__all__ = ['STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainStage', 'build', 'stage_train', 'DistilStage', 'stage_sdtt',
-           'stage_redi', 'Di4CStage', 'stage_di4c', 'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge',
-           'prompts', 'conditional_eval', 'conditional_table', 'stage_eval', 'run_stage']
+__all__ = ['TRAIN_KINDS', 'STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
+           'DistilStage', 'stage_sdtt', 'stage_redi', 'Di4CStage', 'stage_di4c', 'CouplingStage', 'stage_coupling',
+           'EvalStage', 'load_judge', 'prompts', 'conditional_eval', 'conditional_table', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -80,6 +81,30 @@ def open_data(data:DataConfig, batch_size:int, seed:int, device) -> tuple[TokenB
     return (train_blocks, val_blocks, Batches(train_blocks, batch_size, seed, rank, size, device),
             Batches(val_blocks, min(batch_size, len(val_blocks)), seed, 0, 1, device))
 
+# %% ../nbs/82_lm_experiment.ipynb #21dd2066
+@dataclass(frozen=True)
+class TrainKind:
+    "What a stage does for one kind of model."
+    saved_as: str                       # the saved-model type its `init` must have ('denoiser' or 'ar')
+    noisy: bool                         # reads mask-state noise (IMDM)
+    fresh: Callable                     # (DiTConfig, TokenBlocks, noise, mask_mlp) -> a new model
+    adapt: Callable                     # (loaded model, noise, mask_mlp) -> the model to train
+    loss: Callable                      # (model, x, valid, generator) -> scalar loss
+    val_ppl: Callable                   # (model, val(i) -> (x, valid), batches) -> validation PPL
+
+def _diffusion_loss(m, x, valid, g): return nelbo(m, LogLinear(), x, valid, generator=g).loss
+def _diffusion_val(m, val, n): return validation_ppl(m, LogLinear(), val, n)
+
+@torch.no_grad()
+def _ar_val(m, val, n): return math.exp(sum(m.loss(*val(i)).item() for i in range(n)) / n)
+
+TRAIN_KINDS = Registry('kind')
+TRAIN_KINDS['mdlm'] = TrainKind('denoiser', False, lambda c, b, noise, mlp: Denoiser(DiT(c), b.mask_id, mask_mlp=mlp),
+                                lambda m, noise, mlp: m, _diffusion_loss, _diffusion_val)
+TRAIN_KINDS['imdm'] = TrainKind('denoiser', True, lambda c, b, noise, mlp: Denoiser(DiT(c), b.mask_id, noise, mask_mlp=mlp),
+                                lambda m, noise, mlp: m if m.is_imdm else Denoiser.from_mdlm(m, noise, mask_mlp=mlp), _diffusion_loss, _diffusion_val)
+TRAIN_KINDS['ar'] = TrainKind('ar', False, lambda c, b, noise, mlp: ARLM(c), lambda m, noise, mlp: m, lambda m, x, valid, g: m.loss(x, valid), _ar_val)
+
 # %% ../nbs/82_lm_experiment.ipynb #de96289d
 @dataclass(frozen=True)
 class TrainStage(Config):
@@ -96,28 +121,26 @@ class TrainStage(Config):
     device: str|None = None
 
     def __post_init__(self):
-        check_choice('kind', self.kind, ['mdlm', 'imdm', 'ar'])
+        check_choice('kind', self.kind, list(TRAIN_KINDS))
         check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
         check_int('batch_size', self.batch_size, 1)
         check_int('val_batches', self.val_batches, 1)
         check_device(self.device)
         if self.init is not None:
-            cfg = check_model_ref('init', self.init, ('ar',) if self.kind == 'ar' else ('denoiser',))
-            if cfg and self.kind == 'mdlm' and cfg['model'].get('noise') is not None:
+            cfg = check_model_ref('init', self.init, (TRAIN_KINDS[self.kind].saved_as,))
+            if cfg and not TRAIN_KINDS[self.kind].noisy and cfg['model'].get('noise') is not None:
                 raise ValueError(f"init={self.init!r} is an IMDM; kind='mdlm' cannot start from it")
 
 # %% ../nbs/82_lm_experiment.ipynb #15cc99f0
 def build(kind:str, model:ModelConfig, blocks:TokenBlocks, noise:NoiseSpec|None, init:str|None, device,
           mask_mlp:str='workbench') -> torch.nn.Module:
-    "The model of a stage: fresh, or loaded from `init` (an MDLM made into an IMDM when asked)."
+    "The model of a stage: fresh, or loaded from `init` and adapted to the kind (an MDLM made into an IMDM)."
+    k = TRAIN_KINDS[kind]
     if init is not None:
         m = load_any(init, device)
         check_vocab(m, blocks, f'init {init}')
-        if kind == 'imdm' and not m.is_imdm: m = Denoiser.from_mdlm(m, noise, mask_mlp=mask_mlp)
-        return m.to(device)
-    cfg = model.dit(blocks.vocab_size, blocks.config.length)
-    if kind == 'ar': return ARLM(cfg).to(device)
-    return Denoiser(DiT(cfg), blocks.mask_id, noise if kind == 'imdm' else None, mask_mlp=mask_mlp).to(device)
+        return k.adapt(m, noise, mask_mlp).to(device)
+    return k.fresh(model.dit(blocks.vocab_size, blocks.config.length), blocks, noise, mask_mlp).to(device)
 
 def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     "Train (or resume training) a model as `params` (a `TrainStage`) says; returns the metrics."
@@ -125,17 +148,12 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     device, cfg = _device(p.device), p.train
     tr, va, batches, val = open_data(p.data, p.batch_size, cfg.seed, device)
-    noise = (p.noise or NoiseSpec()) if p.kind == 'imdm' else None
+    kind = TRAIN_KINDS[p.kind]
+    noise = (p.noise or NoiseSpec()) if kind.noisy else None
     torch.manual_seed(cfg.seed)
     model = build(p.kind, p.model, tr, noise, p.init, device, p.mask_mlp)
-    sch = LogLinear()
-    if p.kind == 'ar':
-        loss = lambda m, i, g: m.loss(*batches(i))
-        def val_fn(state):
-            with torch.no_grad(): return {'val_ppl': math.exp(sum(state.model.loss(*val(i)).item() for i in range(p.val_batches)) / p.val_batches)}
-    else:
-        loss = lambda m, i, g: nelbo(m, sch, *batches(i), generator=g).loss
-        val_fn = lambda state: {'val_ppl': validation_ppl(state.model, sch, val, p.val_batches)}
+    loss = lambda m, i, g: kind.loss(m, *batches(i), g)
+    val_fn = lambda state: {'val_ppl': kind.val_ppl(state.model, val, p.val_batches)}
     ckpt = RunFolder(out).checkpoints
     state = load_checkpoint(ckpt, model, cfg, device) if latest_checkpoint(ckpt) else None
     if state is not None: log(f"resuming from step {state.step}")
@@ -169,7 +187,7 @@ class DistilStage(Config):
     device: str|None = None
 
     def __post_init__(self):
-        check_choice('student', self.student, ['mdlm', 'imdm'])
+        check_choice('student', self.student, [k for k, v in TRAIN_KINDS.items() if v.saved_as == 'denoiser'])
         check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
         check_model_ref('teacher', self.teacher, ('denoiser',))
         init = check_model_ref('init', self.init or self.teacher, ('denoiser',))
