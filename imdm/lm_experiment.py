@@ -387,14 +387,16 @@ def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, ju
     given, mask = prefix_condition(refs[:, :p.mauve_prefix].repeat_interleave(p.mauve_continuations, 0), blocks.config.length)
     feats = minilm_features if p.mauve_features == 'minilm' else judge.features
     ref_text, seeds = blocks.decode(refs, skip_special_tokens=True), range(p.seed + 1, p.seed + 1 + p.mauve_runs)
-    out = {'true text': {'cond_gen_ppl': ppl_of(*continuation_scores(judge, refs, p.mauve_prefix, blocks.decode)), 'prompts': len(refs)}}
+    out = {'true text': {'cond_gen_ppl': ppl_of(*continuation_scores(judge, refs, p.mauve_prefix, blocks.decode)), 'prompts': len(refs),
+                         'prompt': blocks.decode(refs[:1, :p.mauve_prefix], skip_special_tokens=True)[0]}}
     for name, m in models.items():
         x = generate(m, LogLinear(), p.sampler().replace(steps=steps), given=given.to(device), given_mask=mask.to(device), seed=p.seed).x
         x = x[:, :p.cond_length].cpu()                                                 # (P * c, n)
         runs = mauve_scores(ref_text, blocks.decode(x, skip_special_tokens=True), feats, seeds)
         out[name] = {'mauve': sum(runs) / len(runs), 'mauve_std': float(torch.tensor(runs).std()) if len(runs) > 1 else 0., 'mauve_runs': runs,
                      'cond_gen_ppl': ppl_of(*continuation_scores(judge, x, p.mauve_prefix, blocks.decode)),
-                     'cond_entropy': sample_entropy(x[:, p.mauve_prefix:]), 'samples': len(x)}
+                     'cond_entropy': sample_entropy(x[:, p.mauve_prefix:]), 'samples': len(x),
+                     'examples': blocks.decode(x[:p.mauve_continuations], skip_special_tokens=True)}   # the first prompt's continuations (Fig. 4)
     return out
 
 def conditional_table(cond:dict) -> str:
