@@ -116,7 +116,8 @@ def capped_attention(q:Tensor, k:Tensor, v:Tensor, causal:bool, softcap:float) -
 def attention(q:Tensor, k:Tensor, v:Tensor, causal:bool=False, softcap:float|None=None) -> Tensor:
     "Scaled dot-product attention over (B, L, H, Dh) inputs; flash-attn on a GPU when installed, else SDPA (or the capped form)."
     if flash_attn_func is not None and q.is_cuda and q.dtype in (torch.float16, torch.bfloat16):
-        return flash_attn_func(q, k, v, causal=causal, softcap=softcap or 0.)           # (B, L, H, Dh); 0: no cap
+        cap = {} if softcap is None else {'softcap': softcap}                           # flash-attn >= 2.6 knows the cap
+        return flash_attn_func(q, k, v, causal=causal, **cap)                           # (B, L, H, Dh)
     if softcap is not None: return capped_attention(q, k, v, causal, softcap)
     out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=causal)
     return out.transpose(1, 2)                                                          # (B, L, H, Dh)
