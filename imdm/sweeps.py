@@ -111,7 +111,8 @@ def gather_sweep(sweep:dict, runs_dir:str|Path='runs', status:dict|None=None) ->
         folder = cell_folders(cell_chain(chain, overrides), runs_dir)[rep['stage']]
         m = RunFolder(folder).metrics
         state = (status or {}).get(name) or ('done' if m.exists() else 'missing')
-        cells[name] = {'overrides': overrides, 'folder': str(folder), 'state': state if m.exists() or state != 'done' else 'missing'}
+        cells[name] = {'overrides': overrides, 'folder': folder.name,                   # relative to the runs folder: portable
+                       'state': state if m.exists() or state != 'done' else 'missing'}
         if m.exists():
             rows += [{'cell': name, **r} for r in metric_rows(json.loads(m.read_text())) if matches(r, rep.get('where', {}))]
     return {'name': sweep['name'], 'chain': sweep['chain'], 'report': rep, 'cells': cells, 'rows': rows}
