@@ -210,7 +210,8 @@ def _students(p:DistilStage, blocks:TokenBlocks, device):
 
 def _finish(stage:str, p, out:Path, state, params, t0, **extra) -> dict:
     if world()[0] == 0: save_model(state.model, RunFolder(out).model, state.ema, {'stage': stage, 'params': params})
-    metrics = {'stage': stage, 'student': p.student, 'steps': state.step, 'seconds': time.perf_counter() - t0, **extra, 'history': state.history}
+    metrics = {'stage': stage, 'student': getattr(p, 'student', stage), 'steps': state.step, 'seconds': time.perf_counter() - t0,
+               **extra, 'history': state.history}
     _write_metrics(out, metrics)
     return metrics
 
@@ -279,10 +280,7 @@ def stage_di4c(params:dict, out_dir:str|Path, log=print) -> dict:
     torch.manual_seed(cfg.seed)                                                        # the latent projection's initialisation
     student = di4c_student(load_any(p.init, device) if p.init else teacher, dc.latent_dim)
     state = di4c(student, teacher, LogLinear(), lambda i, g: batches(i)[0], dc, cfg, out_dir=out, log=log)
-    if world()[0] == 0: save_model(state.model, RunFolder(out).model, state.ema, {'stage': 'di4c', 'params': params})
-    metrics = {'stage': 'di4c', 'student': 'di4c', 'steps': state.step, 'seconds': time.perf_counter() - t0, 'history': state.history}
-    _write_metrics(out, metrics)
-    return metrics
+    return _finish('di4c', p, out, state, params, t0)
 
 # %% ../nbs/82_lm_experiment.ipynb #e4744087
 @dataclass(frozen=True)
