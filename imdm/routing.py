@@ -18,6 +18,7 @@ from .forward import NoiseSpec
 from .metrics import token_probs
 from .synthetic import SyntheticTask, make_task
 from .checkpoints import load_model
+from .synthetic_experiment import STUDENTS, TEACHER, model_folder
 
 # %% auto #0
 __all__ = ['COLOURS', 'run_task', 'run_draws', 'run_seeds', 'round_models', 'baseline_model', 'decode', 'outcome_names',
@@ -38,14 +39,15 @@ def run_seeds(run_dir:str|Path) -> list[int]:
 
 def round_models(run_dir:str|Path, seed:int) -> list[Denoiser]:
     "The IMDM ReDi student after each round (round 1 first)."
-    folders = sorted((Path(run_dir)/'models'/f'seed{seed}').glob('imdm_redi_round_*'), key=lambda p: int(p.name.rsplit('_', 1)[1]))
+    folders = sorted((Path(run_dir)/'models'/f'seed{seed}').glob(STUDENTS['IMDM ReDi'].round_folder('*')), key=lambda p: int(p.name.rsplit('_', 1)[1]))
     if not folders: raise FileNotFoundError(f"no IMDM ReDi rounds under {run_dir}/models/seed{seed}: was the run made with 'IMDM ReDi'?")
     return [load_model(f).eval() for f in folders]
 
 def baseline_model(run_dir:str|Path, seed:int) -> Denoiser:
     "The MDM to compare with: MDM ReDi when the run has it, else the MDM teacher."
     base = Path(run_dir)/'models'/f'seed{seed}'
-    return load_model(base/'mdm_redi' if (base/'mdm_redi').exists() else base/'mdm_teacher').eval()
+    mdm = base/STUDENTS['MDM ReDi'].folder
+    return load_model(mdm if mdm.exists() else base/model_folder(TEACHER)).eval()
 
 # %% ../nbs/90_routing.ipynb #d56e3f4d
 @torch.no_grad()

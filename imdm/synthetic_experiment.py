@@ -26,11 +26,38 @@ from .synthetic import SyntheticTask, make_task
 from .metrics import validity, token_entropy, generated_distribution, factorization_error, token_probs
 
 # %% auto #0
-__all__ = ['MODELS', 'PAPER_TABLE1', 'GROUPS', 'SyntheticParams', 'train_teacher', 'distil', 'evaluate', 'routing_table',
-           'summarize', 'sweep_rows', 'table1', 'run_synthetic']
+__all__ = ['TEACHER', 'STUDENTS', 'MODELS', 'PAPER_TABLE1', 'GROUPS', 'model_folder', 'Student', 'SyntheticParams',
+           'train_teacher', 'distil', 'evaluate', 'routing_table', 'summarize', 'sweep_rows', 'table1', 'run_synthetic']
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d04850db
-MODELS = ['MDM teacher', 'MDM ReDi', 'MDM SDTT', 'IMDM SDTT', 'IMDM ReDi', 'IMDM SDTT+ReDi']
+def model_folder(name:str) -> str:
+    "The folder of model `name` (or of '{name} round r') under a run's `models/seed{s}/`."
+    return name.lower().replace(' ', '_').replace('+', '_')
+
+@dataclass(frozen=True)
+class Student:
+    "A synthetic student: its method, the model it starts from, and the folder its weights are saved in."
+    name: str                      # the name Table 1 shows
+    method: str                    # 'redi' or 'sdtt'
+    imdm: bool                     # add a zero-initialised noise MLP to its start (an IMDM), or copy the start as it is
+    job: int                       # students of one job train in one process, after the seed's teacher
+    seed_offset: int               # its training seed is the run's seed plus this
+    start: str = 'MDM teacher'     # the model it starts from, which is also its teacher
+    rounds: str|None = None        # ReDi: the `SyntheticParams` field that holds its number of rounds
+    save_rounds: bool = False      # ReDi: save every round's model as well (the routing explorer reads them)
+
+    @property
+    def folder(self) -> str: return model_folder(self.name)   # models/seed{s}/{folder}
+    def round_folder(self, r:int) -> str: return f'{self.folder}_round_{r}'  # round r (from 0) of a `save_rounds` student
+
+TEACHER = 'MDM teacher'
+STUDENTS = {s.name: s for s in [   # registry order is training order: a student comes after the model it starts from
+    Student('MDM ReDi', 'redi', imdm=False, job=0, seed_offset=1, rounds='mdm_rounds'),
+    Student('MDM SDTT', 'sdtt', imdm=False, job=0, seed_offset=2),
+    Student('IMDM SDTT', 'sdtt', imdm=True, job=1, seed_offset=3),
+    Student('IMDM ReDi', 'redi', imdm=True, job=2, seed_offset=4, rounds='rounds', save_rounds=True),
+    Student('IMDM SDTT+ReDi', 'redi', imdm=False, job=1, seed_offset=5, start='IMDM SDTT', rounds='sdtt_redi_rounds')]}
+MODELS = [TEACHER, *STUDENTS]
 
 @dataclass(frozen=True)
 class SyntheticParams(Config):
@@ -114,35 +141,36 @@ def train_teacher(task:SyntheticTask, p:SyntheticParams, seed:int) -> Denoiser:
     return teacher.eval()
 
 # %% ../nbs/80_synthetic_experiment.ipynb #81467663
+def _needed(want) -> list[Student]:
+    "The students of `want` and the students they start from, in training order."
+    need = set(want)
+    for s in reversed(STUDENTS.values()): 
+        if s.name in need: need.add(s.start)
+    return [s for s in STUDENTS.values() if s.name in need]
+
+def _distil_one(s:Student, start:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int, say) -> Denoiser:
+    "Student `s` distilled from `start` (its teacher)."
+    sch, student = LogLinear(), Denoiser.from_mdlm(start, p.noise) if s.imdm else copy.deepcopy(start)
+    if s.method == 'sdtt':
+        cfg = SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws)
+        return sdtt(student, start, sch, lambda i, g: task.sample(p.batch_size, g), cfg, _train_config(p, p.sdtt_iters, seed + s.seed_offset)).model
+    cfg = ReDiConfig(pairs=p.coupling_pairs, rounds=getattr(p, s.rounds), coupling_steps=p.coupling_steps,
+                     batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws)
+    on_round = (lambda r, state, coupling: say(f'{s.name} round {r}', state.model)) if s.save_rounds else None
+    return redi(student, start, sch, task.L, cfg, _train_config(p, p.redi_iters, seed + s.seed_offset), on_round=on_round).model
+
 def distil(task:SyntheticTask, teacher:Denoiser, p:SyntheticParams, seed:int,
            on_model=None) -> dict[str, Denoiser]:
-    "Every student of `p.models`; `on_model(name, model)` sees each, including each IMDM ReDi round as 'IMDM ReDi round r'."
-    sch, out = LogLinear(), {'MDM teacher': teacher}
-    say = on_model or (lambda name, model: None)
-    say('MDM teacher', teacher)
-    redi_cfg = lambda rounds: ReDiConfig(pairs=p.coupling_pairs, rounds=rounds, coupling_steps=p.coupling_steps,
-                                         batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws)
-    sdtt_cfg = SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws)
-    data = lambda i, g: task.sample(p.batch_size, g)
-    want = set(p.models)
-    if 'MDM ReDi' in want:
-        out['MDM ReDi'] = redi(copy.deepcopy(teacher), teacher, sch, task.L, redi_cfg(p.mdm_rounds), _train_config(p, p.redi_iters, seed + 1)).model
-    if 'MDM SDTT' in want:
-        out['MDM SDTT'] = sdtt(copy.deepcopy(teacher), teacher, sch, data, sdtt_cfg, _train_config(p, p.sdtt_iters, seed + 2)).model
-    if 'IMDM SDTT' in want or 'IMDM SDTT+ReDi' in want:
-        out['IMDM SDTT'] = sdtt(Denoiser.from_mdlm(teacher, p.noise), teacher, sch, data, sdtt_cfg, _train_config(p, p.sdtt_iters, seed + 3)).model
-    if 'IMDM ReDi' in want:
-        rounds = lambda r, state, coupling: say(f'IMDM ReDi round {r}', state.model)
-        out['IMDM ReDi'] = redi(Denoiser.from_mdlm(teacher, p.noise), teacher, sch, task.L, redi_cfg(p.rounds),
-                                _train_config(p, p.redi_iters, seed + 4), on_round=rounds).model
-    if 'IMDM SDTT+ReDi' in want:
-        start = out['IMDM SDTT']
-        out['IMDM SDTT+ReDi'] = redi(copy.deepcopy(start), start, sch, task.L, redi_cfg(p.sdtt_redi_rounds),
-                                     _train_config(p, p.redi_iters, seed + 5)).model
-    out = {k: v.eval() for k, v in out.items() if k in want}
+    "Every student of `p.models`; `on_model(name, model)` sees each, and each round of a `save_rounds` student as '{name} round r'."
+    say, out = on_model or (lambda name, model: None), {TEACHER: teacher}
+    say(TEACHER, teacher)
+    for s in _needed(p.models):
+        out[s.name] = _distil_one(s, out[s.start], task, p, seed, say)
+    out = {k: v.eval() for k, v in out.items() if k in p.models}
     for k, v in out.items():
-        if k != 'MDM teacher': say(k, v)
+        if k != TEACHER: say(k, v)
     return out
+
 
 # %% ../nbs/80_synthetic_experiment.ipynb #fbbf91af
 def evaluate(model:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int) -> dict:
@@ -213,21 +241,19 @@ def table1(summary:dict, task:SyntheticTask|None=None) -> str:
     return '\n'.join(rows)
 
 # %% ../nbs/80_synthetic_experiment.ipynb #59a5c965
-def _slug(name:str) -> str: return name.lower().replace(' ', '_').replace('+', '_')
-
-GROUPS = (('MDM ReDi', 'MDM SDTT'), ('IMDM SDTT', 'IMDM SDTT+ReDi'), ('IMDM ReDi',))   # students trained in one job
+GROUPS = tuple(tuple(n for n, s in STUDENTS.items() if s.job == j) for j in sorted({s.job for s in STUDENTS.values()}))   # students trained in one job
 
 def _job(p_dict:dict, seed:int, group:tuple, first:bool, out_dir:str|None, threads:int) -> dict:
     "One job: the seed's teacher (trained again: it is seeded), the students of `group`, their metrics and Table 2 rows."
     torch.set_num_threads(threads)
     p, ts = SyntheticParams.from_dict(p_dict), time.perf_counter()
     task = make_task(p.task, **p.task_args)
-    want = [m for m in MODELS if m in p.models and (m in group or (first and m == 'MDM teacher'))]
+    want = [m for m in MODELS if m in p.models and (m in group or (first and m == TEACHER))]
     def save(name, m):
-        if out_dir is not None and (first or name != 'MDM teacher'): save_model(m, Path(out_dir)/'models'/f'seed{seed}'/_slug(name))
+        if out_dir is not None and (first or name != TEACHER): save_model(m, Path(out_dir)/'models'/f'seed{seed}'/model_folder(name))
     models = distil(task, train_teacher(task, p, seed), p.replace(models=['MDM teacher', *want]), seed, on_model=save)
     return {'metrics': {name: evaluate(models[name], task, p, seed) for name in want},
-            'routing': {name: routing_table(models[name], task, seed) for name in ('MDM teacher', 'IMDM ReDi') if name in want},
+            'routing': {name: routing_table(models[name], task, seed) for name in (TEACHER, 'IMDM ReDi') if name in want},
             'seconds': time.perf_counter() - ts}
 
 # %% ../nbs/80_synthetic_experiment.ipynb #bc9b3653
