@@ -43,16 +43,16 @@ def kl(log_p:Tensor, log_q:Tensor) -> Tensor:
 def teacher_targets(teacher:Denoiser, schedule:Schedule, zt:Noised, # the students' input, at times t
                     t:Tensor, # (B,) times
                     dt:float, # the teacher's step size
-                    steps:int=2, # teacher steps per student step (SDTT: 2)
+                    steps_per_target:int=2, # teacher steps per student step (SDTT: 2)
                     generator:torch.Generator|None=None,
                     rows:Tensor|None=None, # (B, L) bool, default the positions masked in zt
                     draws:str='independent', # the teacher's draws: 'independent', or read from the student's noise ('noise')
                     noise:NoiseSpec|None=None) -> Tensor: # the spec of zt.eta (the student's), for an MDLM teacher's noise-driven draws
     "At `rows`: the teacher's $\\log x_\\theta$ at the step that unmasked each position (or its last step's, if still masked), (M, V)."
     if rows is None: rows = zt.z == teacher.mask_id
-    sampler = Ancestral(steps=steps, cache=False, draws=draws)
+    sampler = Ancestral(steps=steps_per_target, cache=False, draws=draws)
     state, target, t_k, cache = zt, None, t.double(), None
-    for _ in range(steps):
+    for _ in range(steps_per_target):
         s_k = (t_k - dt).clamp(min=0)
         new, cache = sampler.step(teacher, schedule, state, t_k, s_k, cache, generator, noise)   # the cache carries the draws
         lp = log_probs(teacher.head(cache.features[rows]), teacher.mask_id)             # (M, V)
@@ -68,7 +68,8 @@ def sdtt_loss(student:Denoiser, teacher:Denoiser, schedule:Schedule,
               x0:Tensor, # (B, L) clean tokens
               dt:float, # the teacher's step size; the student steps 2 dt
               generator:torch.Generator|None=None, valid:Tensor|None=None, # valid: (B, L), False at padding
-              steps:int=2, t_eps:float=1e-5,
+              steps_per_target:int=2, # teacher steps per student step
+              t_eps:float=1e-5,
               divergence:str='kl-bwd', # 'kl-bwd': KL(student || teacher) (SDTT, the paper); 'kl-fwd': KL(teacher || student)
               draws:str='independent') -> Tensor: # the teacher's draws: independent, or read from the student's noise
 
@@ -78,7 +79,7 @@ def sdtt_loss(student:Denoiser, teacher:Denoiser, schedule:Schedule,
     zt = student.process(schedule).corrupt(x0, t, generator)                          # the student's noise, shared
     rows = zt.z == student.mask_id
     if valid is not None: rows = rows & valid
-    target = teacher_targets(teacher, schedule, zt, t, dt, steps, generator, rows, draws, student.noise)   # (M, V)
+    target = teacher_targets(teacher, schedule, zt, t, dt, steps_per_target, generator, rows, draws, student.noise)   # (M, V)
     pred = log_probs(student.logits(zt.z, zt.eta, t, rows), student.mask_id)         # (M, V)
     div = kl(pred, target) if divergence == 'kl-bwd' else kl(target, pred)             # (M,)
     return div.sum() / rows.sum().clamp(min=1)
@@ -121,7 +122,7 @@ def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
     ckpt = None if out_dir is None else RunFolder(out_dir).checkpoints
     for r in range(first, config.rounds):
         frozen, dt = copy.deepcopy(teacher).eval().requires_grad_(False), config.dt(r)
-        loss_fn = lambda m, i, g: sdtt_loss(m, frozen, schedule, batch_fn(i, g), dt, g, steps=config.steps_per_target,
+        loss_fn = lambda m, i, g: sdtt_loss(m, frozen, schedule, batch_fn(i, g), dt, g, steps_per_target=config.steps_per_target,
                                              t_eps=config.t_eps, divergence=config.divergence, draws=config.draws)
         state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log)
         if out_dir is not None and world()[0] == 0: save_model(student, RunFolder(out_dir).round(r))
