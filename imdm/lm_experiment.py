@@ -66,7 +66,11 @@ def check_vocab(model, blocks:TokenBlocks, where:str):
         raise ValueError(f"{where}: the model's vocabulary ({V}) does not match tokenizer {blocks.config.tokenizer!r}"
                          f"{' trimmed to the corpus' if blocks.vocab is not None else ''} ({blocks.vocab_size})")
 
-def _device(name): return check_device(name)
+def _begin(cls, params:dict, out_dir:str|Path) -> tuple:
+    "A stage's start: its typed parameters (a `cls`), its folder (made if new), its clock and its device."
+    p, out = cls.from_dict(params), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return p, out, time.perf_counter(), check_device(p.device)
 
 def _write_metrics(out_dir:Path, metrics:dict):
     if world()[0] == 0: write_json(RunFolder(out_dir).metrics, metrics, default=str)
@@ -144,9 +148,8 @@ def build(kind:str, model:ModelConfig, blocks:TokenBlocks, noise:NoiseSpec|None,
 
 def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     "Train (or resume training) a model as `params` (a `TrainStage`) says; returns the metrics."
-    p, out = TrainStage.from_dict(params), Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    device, cfg = _device(p.device), p.train
+    p, out, _, device = _begin(TrainStage, params, out_dir)
+    cfg = p.train
     tr, va, batches, val = open_data(p.data, p.batch_size, cfg.seed, device)
     kind = TRAIN_KINDS[p.kind]
     noise = (p.noise or NoiseSpec()) if kind.noisy else None
@@ -217,9 +220,8 @@ def _finish(stage:str, p, out:Path, state, params, t0, **extra) -> dict:
 
 def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
     "SDTT as `params` (a `DistilStage`) says; resumable."
-    p, out, t0 = DistilStage.from_dict(params), Path(out_dir), time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    device, cfg = _device(p.device), p.train
+    p, out, t0, device = _begin(DistilStage, params, out_dir)
+    cfg = p.train
     tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
     state = sdtt(student, teacher, LogLinear(), lambda i, g: batches(i)[0], p.sdtt, cfg, out_dir=out,
@@ -228,9 +230,8 @@ def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
 
 def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     "ReDi as `params` (a `DistilStage`) says, its coupling included; resumable."
-    p, out, t0 = DistilStage.from_dict(params), Path(out_dir), time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    device, cfg, rc = _device(p.device), p.train, p.redi
+    p, out, t0, device = _begin(DistilStage, params, out_dir)
+    cfg, rc = p.train, p.redi
     tr, _, batches, _ = open_data(p.data, rc.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
     coupling = None if p.coupling is None else load_coupling(RunFolder(p.coupling).coupling(), device)
@@ -271,9 +272,8 @@ class Di4CStage(Config):
 
 def stage_di4c(params:dict, out_dir:str|Path, log=print) -> dict:
     "Di4C as `params` (a `Di4CStage`) says; resumable."
-    p, out, t0 = Di4CStage.from_dict(params), Path(out_dir), time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    device, cfg, dc = _device(p.device), p.train, p.di4c
+    p, out, t0, device = _begin(Di4CStage, params, out_dir)
+    cfg, dc = p.train, p.di4c
     tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, tr, f'teacher {p.teacher}')
@@ -301,9 +301,8 @@ class CouplingStage(Config):
 
 def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     "Make the coupling `params` (a `CouplingStage`) asks for into `out_dir/coupling`; resumable, split over processes."
-    p, out, t0 = CouplingStage.from_dict(params), Path(out_dir), time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    device, rc = _device(p.device), p.redi
+    p, out, t0, device = _begin(CouplingStage, params, out_dir)
+    rc = p.redi
     tr, _, batches, _ = open_data(p.data, rc.batch_size, p.seed, device)
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, tr, f'teacher {p.teacher}')
@@ -409,9 +408,7 @@ def conditional_table(cond:dict) -> str:
 
 def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     "Gen PPL and entropy at each step count (and MAUVE), held-out text as reference, the table and figure, for `params` (an `EvalStage`)."
-    p, out, t0 = EvalStage.from_dict(params), Path(out_dir), time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    device = _device(p.device)
+    p, out, t0, device = _begin(EvalStage, params, out_dir)
     blocks = TokenBlocks(p.data, 'validation')
     models = {}
     for name, path in p.models.items():
