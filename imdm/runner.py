@@ -130,6 +130,14 @@ def _attempts(folder:Path) -> list:
     try: return json.loads(RunFolder(folder).status.read_text()).get('attempts', [])
     except (OSError, ValueError): return []
 
+def _running_elsewhere(folder:Path) -> str|None:
+    "Which other live process of this machine is running `folder` now, if one is (two kernels in one folder would corrupt it)."
+    try: st = json.loads(RunFolder(folder).status.read_text())
+    except (OSError, ValueError): return None
+    pid = st.get('pid')
+    if st.get('status') != 'running' or st.get('host') != socket.gethostname() or pid in (None, os.getpid()) or not pid_alive(pid): return None
+    return f"process {pid} (since {st.get('started')})"
+
 RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling', 'lm_di4c'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
 
 def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', overwrite:bool=False,
@@ -144,6 +152,10 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
     if RunFolder(folder).metrics.exists() and not overwrite:
         log(f"{key}: already finished, not run again (pass overwrite=True to redo it)")
         return RunResult(name, key, str(folder), 'cached', 0.)
+    if other := _running_elsewhere(folder):                                     # recorded as failed, its folder left alone
+        error = f"{key} is being run by {other}; wait for it to finish, or stop it (a later run resumes in the folder)"
+        log(f"{key}: not run: {error}")
+        return RunResult(name, key, str(folder), 'failed', 0., error)
     if overwrite: shutil.rmtree(folder, ignore_errors=True)
     resumed, attempts = folder.exists(), _attempts(folder)
     folder.mkdir(exist_ok=True)
