@@ -31,8 +31,9 @@ from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, qual
 
 # %% auto #0
 __all__ = ['TRAIN_KINDS', 'STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
-           'DistilStage', 'stage_sdtt', 'stage_redi', 'Di4CStage', 'stage_di4c', 'CouplingStage', 'stage_coupling',
-           'EvalStage', 'load_judge', 'prompts', 'conditional_eval', 'conditional_table', 'stage_eval', 'run_stage']
+           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'Di4CStage', 'stage_di4c',
+           'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'conditional_eval',
+           'conditional_table', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -175,18 +176,14 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
 # %% ../nbs/82_lm_experiment.ipynb #f969ba0e
 @dataclass(frozen=True)
 class DistilStage(Config):
-    "SDTT or ReDi: a teacher, a student (MDLM or IMDM) and the method's settings."
+    "What SDTT and ReDi stages share: a teacher, a student (MDLM or IMDM) and its training."
     teacher: str = ''                           # saved model (or stage folder) of the teacher / coupling teacher
     init: str|None = None                       # the student's starting point (default: the teacher)
     student: str = 'mdlm'                       # 'mdlm' or 'imdm'
     noise: NoiseSpec|None = None                # IMDM's noise (default NoiseSpec(); ignored when `init` is already an IMDM)
     mask_mlp: str = 'workbench'                 # a new IMDM's noise MLP: 'workbench' or 'official' (noise_dim -> 4d -> d, no output bias)
     data: DataConfig = field(default_factory=DataConfig)
-    sdtt: SDTTConfig = field(default_factory=SDTTConfig)   # stage 'sdtt'
-    redi: ReDiConfig = field(default_factory=ReDiConfig)   # stage 'redi'
-    coupling: str|None = None                   # a coupling stage's folder: ReDi's first round trains on it (default: made here)
     train: TrainConfig = field(default_factory=TrainConfig)   # its steps are per round
-    batch_size: int = 32
     device: str|None = None
 
     def __post_init__(self):
@@ -196,10 +193,29 @@ class DistilStage(Config):
         init = check_model_ref('init', self.init or self.teacher, ('denoiser',))
         if init and self.student == 'mdlm' and init['model'].get('noise') is not None:
             raise ValueError(f"{'init' if self.init else 'teacher'}={self.init or self.teacher!r} is an IMDM; student='mdlm' cannot start from it")
+        check_device(self.device)
+
+@dataclass(frozen=True)
+class SDTTStage(DistilStage):
+    "An SDTT stage: the student learns to do in one step what its teacher does in two, round after round."
+    sdtt: SDTTConfig = field(default_factory=SDTTConfig)
+    batch_size: int = 32                        # real sequences per step; the student and the teacher see the same masked copies
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_int('batch_size', self.batch_size, 1)
+
+@dataclass(frozen=True)
+class ReDiStage(DistilStage):
+    "A ReDi stage: the student learns its teacher's coupling of sources and completions, round after round."
+    redi: ReDiConfig = field(default_factory=ReDiConfig)   # its batch_size is the training batch
+    coupling: str|None = None                   # a coupling stage's folder: the first round trains on it (default: made here)
+
+    def __post_init__(self):
+        super().__post_init__()
         if self.coupling is not None and not self.coupling.startswith('@') and not RunFolder(self.coupling).coupling().is_dir():
             raise ValueError(f"coupling={self.coupling!r} is not a coupling stage's folder: it has no coupling/ folder")
-        check_int('batch_size', self.batch_size, 1)
-        check_device(self.device)
+
 
 # %% ../nbs/82_lm_experiment.ipynb #3cb554ae
 def _students(p:DistilStage, blocks:TokenBlocks, device):
@@ -219,8 +235,8 @@ def _finish(stage:str, p, out:Path, state, params, t0, **extra) -> dict:
     return metrics
 
 def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
-    "SDTT as `params` (a `DistilStage`) says; resumable."
-    p, out, t0, device = _begin(DistilStage, params, out_dir)
+    "SDTT as `params` (an `SDTTStage`) says; resumable."
+    p, out, t0, device = _begin(SDTTStage, params, out_dir)
     cfg = p.train
     tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
@@ -229,8 +245,8 @@ def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
     return _finish('sdtt', p, out, state, params, t0)
 
 def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
-    "ReDi as `params` (a `DistilStage`) says, its coupling included; resumable."
-    p, out, t0, device = _begin(DistilStage, params, out_dir)
+    "ReDi as `params` (a `ReDiStage`) says, its coupling included; resumable."
+    p, out, t0, device = _begin(ReDiStage, params, out_dir)
     cfg, rc = p.train, p.redi
     tr, _, batches, _ = open_data(p.data, rc.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)

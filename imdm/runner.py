@@ -38,8 +38,8 @@ def run_key(name:str, params:dict) -> str:
 
 # %% ../nbs/81_runner.ipynb #f7d9b3cd
 EXPERIMENT_PARAMS = {   # packaged experiment: the config class ('module:Class') that checks its parameters
-    'lm_train': 'imdm.lm_experiment:TrainStage', 'lm_sdtt': 'imdm.lm_experiment:DistilStage',
-    'lm_redi': 'imdm.lm_experiment:DistilStage', 'lm_coupling': 'imdm.lm_experiment:CouplingStage',
+    'lm_train': 'imdm.lm_experiment:TrainStage', 'lm_sdtt': 'imdm.lm_experiment:SDTTStage',
+    'lm_redi': 'imdm.lm_experiment:ReDiStage', 'lm_coupling': 'imdm.lm_experiment:CouplingStage',
     'lm_di4c': 'imdm.lm_experiment:Di4CStage', 'lm_eval': 'imdm.lm_experiment:EvalStage', 'synthetic': 'imdm.synthetic_experiment:SyntheticParams'}
 
 def check_json_data(where:str, value):
