@@ -40,7 +40,7 @@ def gather_chains(runs:str|Path, names:list[str]) -> dict:
                 continue
             m = json.loads(f.read_text())
             entry = {'chain': chain.get('name', name), 'folder': folder.name, 'minutes': (m.get('seconds') or 0) / 60}
-            for k in ('noise_reliance', 'noise_reliance_half', 'recall_2step', 'final_val_ppl (EMA)', 'entropy', 'pairs'):
+            for k in ('noise_reliance', 'noise_reliance_half', 'recall_2step', 'final_val_ppl (EMA)', 'entropy', 'pairs', 'conditional'):
                 if k in m: entry[k] = m[k]
             stages[f"{chain.get('name', name)}:{sid}"] = entry
             if m.get('stage') == 'eval':
