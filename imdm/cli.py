@@ -167,7 +167,7 @@ def _synthetic_args(p):
 
 def _synthetic_params(args) -> dict:
     "The notebook parameters the options ask for, checked before anything runs."
-    from imdm.synthetic_experiment import SyntheticParams
+    from imdm.synthetic_experiment import SyntheticParams, TASK_REDI_ITERS
     params = _parse_sets(args.set)
     if args.draws:
         base = SyntheticParams() if args.draws == 'noise' else SyntheticParams().independent()
@@ -176,6 +176,9 @@ def _synthetic_params(args) -> dict:
     if args.task: params['task'] = args.task
     if args.task_args is not None: params['task_args'] = _parse_sets(args.task_args)
     if args.seeds: params['seeds'] = args.seeds
+    task = params.get('task', SyntheticParams().task)
+    if params.get('draws', 'noise') == 'noise' and 'redi_iters' not in params and task in TASK_REDI_ITERS:
+        params['redi_iters'] = TASK_REDI_ITERS[task]                           # a harder task's ReDi budget, unless set
     if args.smoke: params['smoke'] = True
     SyntheticParams.from_dict({k: v for k, v in params.items() if k != 'smoke'})     # refuse bad input before starting
     return params
