@@ -151,7 +151,7 @@ def _parse_sets(items:list[str]) -> dict:
     return out
 
 def _synthetic_args(p):
-    p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' or 'table'")
+    p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' (1,600 ReDi steps per round unless --set redi_iters=N) or 'table'")
     p.add_argument('--task-args', nargs='*', default=None, metavar='K=V', help='task arguments, e.g. L=3 K=3')
     p.add_argument('--seeds', nargs='+', type=int, default=None, help='seeds (default 0 1 2)')
     p.add_argument('--draws', choices=['noise', 'independent'], default=None,
