@@ -216,7 +216,6 @@ class ReDiStage(DistilStage):
         if self.coupling is not None and not self.coupling.startswith('@') and not RunFolder(self.coupling).coupling().is_dir():
             raise ValueError(f"coupling={self.coupling!r} is not a coupling stage's folder: it has no coupling/ folder")
 
-
 # %% ../nbs/82_lm_experiment.ipynb #3cb554ae
 def _students(p:DistilStage, blocks:TokenBlocks, device):
     teacher = load_any(p.teacher, device).eval()

@@ -130,12 +130,16 @@ def _attempts(folder:Path) -> list:
     try: return json.loads(RunFolder(folder).status.read_text()).get('attempts', [])
     except (OSError, ValueError): return []
 
+def _local_runner(st:dict) -> int|None:
+    "The pid of the process of this machine that a run's status says is running it, if it says so."
+    return st.get('pid') if st.get('status') == 'running' and st.get('host') == socket.gethostname() else None
+
 def _running_elsewhere(folder:Path) -> str|None:
     "Which other live process of this machine is running `folder` now, if one is (two kernels in one folder would corrupt it)."
     try: st = json.loads(RunFolder(folder).status.read_text())
     except (OSError, ValueError): return None
-    pid = st.get('pid')
-    if st.get('status') != 'running' or st.get('host') != socket.gethostname() or pid in (None, os.getpid()) or not pid_alive(pid): return None
+    pid = _local_runner(st)
+    if pid in (None, os.getpid()) or not pid_alive(pid): return None
     return f"process {pid} (since {st.get('started')})"
 
 RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling', 'lm_di4c'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
@@ -367,8 +371,8 @@ def gather(runs_dir:str|Path='runs') -> list[dict]:
 
 def _live_status(st:dict) -> str:
     "A run's recorded status, except that 'running' by a process of this machine that is gone reads 'interrupted'."
-    if st.get('status') == 'running' and st.get('host') == socket.gethostname() and st.get('pid') and not pid_alive(st['pid']):
-        return 'interrupted'
+    pid = _local_runner(st)
+    if pid and not pid_alive(pid): return 'interrupted'
     return st.get('status')
 
 def runs_table(rows:list[dict]) -> str:

@@ -35,6 +35,8 @@ def model_folder(name:str) -> str:
     "The folder of model `name` (or of '{name} round r') under a run's `models/seed{s}/`."
     return name.lower().replace(' ', '_').replace('+', '_')
 
+TEACHER = 'MDM teacher'
+
 @dataclass(frozen=True)
 class Student:
     "A synthetic student: its method, the model it starts from, and the folder its weights are saved in."
@@ -43,7 +45,7 @@ class Student:
     imdm: bool                     # add a zero-initialised noise MLP to its start (an IMDM), or copy the start as it is
     job: int                       # students of one job train in one process, after the seed's teacher
     seed_offset: int               # its training seed is the run's seed plus this
-    start: str = 'MDM teacher'     # the model it starts from, which is also its teacher
+    start: str = TEACHER           # the model it starts from, which is also its teacher
     rounds: str|None = None        # ReDi: the `SyntheticParams` field that holds its number of rounds
     save_rounds: bool = False      # ReDi: save every round's model as well (the routing explorer reads them)
 
@@ -51,7 +53,6 @@ class Student:
     def folder(self) -> str: return model_folder(self.name)   # models/seed{s}/{folder}
     def round_folder(self, r:int) -> str: return f'{self.folder}_round_{r}'  # round r (from 0) of a `save_rounds` student
 
-TEACHER = 'MDM teacher'
 STUDENTS = {s.name: s for s in [   # registry order is training order: a student comes after the model it starts from
     Student('MDM ReDi', 'redi', imdm=False, job=0, seed_offset=1, rounds='mdm_rounds'),
     Student('MDM SDTT', 'sdtt', imdm=False, job=0, seed_offset=2),
@@ -148,7 +149,7 @@ def train_teacher(task:SyntheticTask, p:SyntheticParams, seed:int) -> Denoiser:
 def _needed(want) -> list[Student]:
     "The students of `want` and the students they start from, in training order."
     need = set(want)
-    for s in reversed(STUDENTS.values()): 
+    for s in reversed(STUDENTS.values()):
         if s.name in need: need.add(s.start)
     return [s for s in STUDENTS.values() if s.name in need]
 
@@ -174,7 +175,6 @@ def distil(task:SyntheticTask, teacher:Denoiser, p:SyntheticParams, seed:int,
     for k, v in out.items():
         if k != TEACHER: say(k, v)
     return out
-
 
 # %% ../nbs/80_synthetic_experiment.ipynb #fbbf91af
 def evaluate(model:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int) -> dict:
@@ -255,7 +255,7 @@ def _job(p_dict:dict, seed:int, group:tuple, first:bool, out_dir:str|None, threa
     want = [m for m in MODELS if m in p.models and (m in group or (first and m == TEACHER))]
     def save(name, m):
         if out_dir is not None and (first or name != TEACHER): save_model(m, Path(out_dir)/'models'/f'seed{seed}'/model_folder(name))
-    models = distil(task, train_teacher(task, p, seed), p.replace(models=['MDM teacher', *want]), seed, on_model=save)
+    models = distil(task, train_teacher(task, p, seed), p.replace(models=[TEACHER, *want]), seed, on_model=save)
     return {'metrics': {name: evaluate(models[name], task, p, seed) for name in want},
             'routing': {name: routing_table(models[name], task, seed) for name in (TEACHER, 'IMDM ReDi') if name in want},
             'seconds': time.perf_counter() - ts}
