@@ -243,9 +243,9 @@ def read_lightning_checkpoint(path:str|Path) -> dict:
 # %% ../nbs/45_checkpoints.ipynb #a9f29ca2
 OFFICIAL_BUFFERS = ('rotary_emb.inv_freq',)   # the official DiT's persistent buffers: in state_dict, not in the EMA's parameter list
 OFFICIAL_HEADS = {768: 12, 1024: 16, 1536: 16}  # configs/model/{small,medium,large}.yaml
-OFFICIAL_IMDM = {   # named official IMDM checkpoints: (hub repo, file); the file names are those the official scripts read
-    'im-sdtt-redi1-owt': ('Ugness/IMDM', 'owt/imsdtt_noisedim2048_redi1.ckpt'),
-    'im-sdtt-redi1-owt-large': ('Ugness/IMDM', 'owt_large/imsdtt_noisedim2048_redi1.ckpt'),
+OFFICIAL_IMDM = {   # named official IMDM checkpoints: (hub repo, file), as the repository's file list (commit 246028e) names them
+    'im-sdtt-redi1-owt': ('Ugness/IMDM', 'owt_imsdtt_noisedim2048_redi1.ckpt'),              # 2.85 GB: DiT-small, noise d=2048
+    'im-sdtt-redi1-owt-large': ('Ugness/IMDM', 'owt_large_imsdtt_noisedim2048_redi1.ckpt'),  # 14.2 GB: DiT-large (860M)
 }
 
 def official_weights(ckpt:dict, ema:bool=True) -> dict[str, Tensor]:
