@@ -266,14 +266,22 @@ command('runs', 'one table of every run folder: status, time and the parameters 
 def _sweep_args(p):
     p.add_argument('sweep', help='a sweep preset from imdm/params/sweeps (e.g. table3-synthetic, table3-lm1b) or a JSON file')
     p.add_argument('--runs-dir', default='runs')
-    p.add_argument('--jobs', type=int, default=1, help="stages of a cell's chain run side by side")
+    p.add_argument('--jobs', type=int, default=1, help='distinct stages run side by side, across cells (each gets cores/jobs threads)')
     p.add_argument('--cells', nargs='*', default=None, help='run only these cells (the table still gathers every finished one)')
     p.add_argument('--gather', action='store_true', help='run nothing; gather what has finished')
+    p.add_argument('--plan', action='store_true', help='run nothing; list the distinct stages the sweep would run, and which have finished')
     p.add_argument('--out', default=None, help='where to write the table and figure (default: results/sweeps/<name>)')
 
 def _sweep(args) -> int:
-    from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table
+    from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan
+    from imdm.core import RunFolder
     sweep = load_sweep(args.sweep)
+    if args.plan:
+        plan = sweep_plan(sweep, args.runs_dir, args.cells)
+        for key, node in plan.items():
+            state = 'finished' if RunFolder(Path(args.runs_dir) / key).metrics.exists() else 'pending'
+            print(f"{node['id']:<22}{key:<24}{state:<10}{', '.join(node['cells'])}")
+        return 0
     res = gather_sweep(sweep, args.runs_dir) if args.gather else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells)
     out = write_sweep(res, args.out or Path('results') / 'sweeps' / sweep['name'])
     print(sweep_table(res))

@@ -13,9 +13,10 @@ import imdm
 from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder
 
 # %% auto #0
-__all__ = ['EXPERIMENT_PARAMS', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path', 'run_key',
-           'check_json_data', 'check_params', 'RunResult', 'run_experiment', 'run_batch', 'params_dir', 'check_chain',
-           'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'run_chain', 'gather', 'runs_table']
+__all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
+           'run_key', 'check_json_data', 'check_params', 'RunResult', 'run_experiment', 'run_batch', 'params_dir',
+           'check_chain', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'record_skip', 'run_chain',
+           'gather', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -142,11 +143,13 @@ def _running_elsewhere(folder:Path) -> str|None:
     if pid in (None, os.getpid()) or not pid_alive(pid): return None
     return f"process {pid} (since {st.get('started')})"
 
+WAIT_POLL_S = 10.0   # how often a run that waits on another process looks again
+
 RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling', 'lm_di4c'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
 
 def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', overwrite:bool=False,
-                   progress:bool=False, log=print) -> RunResult:
-    "Execute experiment `name` with `params` in `runs_dir/{key}` (skipped when finished; resumed in place when not)."
+                   progress:bool=False, log=print, wait:bool=False) -> RunResult:
+    "Execute experiment `name` with `params` in `runs_dir/{key}` (skipped when finished; resumed in place when not; `wait`: for another process running it)."
     import papermill as pm
     params, src = dict(params or {}), experiment_path(name)
     check_params(name, params)                                                  # before anything is made
@@ -156,6 +159,12 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
     if RunFolder(folder).metrics.exists() and not overwrite:
         log(f"{key}: already finished, not run again (pass overwrite=True to redo it)")
         return RunResult(name, key, str(folder), 'cached', 0.)
+    if wait and (other := _running_elsewhere(folder)):                          # a chain needs this result: let its runner finish
+        log(f"{key}: {other} is running it; waiting for that process to finish")
+        while _running_elsewhere(folder): time.sleep(WAIT_POLL_S)
+        if RunFolder(folder).metrics.exists():
+            log(f"{key}: finished by {other}")
+            return RunResult(name, key, str(folder), 'cached', time.perf_counter() - t0)
     if other := _running_elsewhere(folder):                                     # recorded as failed, its folder left alone
         error = f"{key} is being run by {other}; wait for it to finish, or stop it (a later run resumes in the folder)"
         log(f"{key}: not run: {error}")
@@ -303,6 +312,16 @@ def _check_stages(chain:dict, only, jobs) -> dict:
     check_int('jobs', jobs, 1)
     return needs
 
+def record_skip(name:str, params:dict, runs_dir:Path, error:str) -> RunResult:
+    "A skipped stage's record in the folder it would have had (for `imdm runs`), unless that folder holds results."
+    key = run_key(name, params)
+    folder = Path(runs_dir) / key
+    if not RunFolder(folder).metrics.exists():
+        folder.mkdir(exist_ok=True)
+        write_json(RunFolder(folder).status, {'experiment': name, 'params': params, 'status': 'skipped',
+                                            'attempts': _attempts(folder), 'error': error}, default=str)
+    return RunResult(name, key, str(folder), 'skipped', 0., error)
+
 def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None, jobs:int=1, log=print) -> list[RunResult]:
     "Run a chain's stages once the stages they name have finished, `jobs` at a time; finished ones are skipped, a skip for a failed need recorded."
     chain = load_chain(chain) if isinstance(chain, str) else check_chain(chain, notebook_paths=True)   # Python callers may run their own notebooks
@@ -317,22 +336,15 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
     def run_one(i):
         with lock: params = chain_params(chain, stages[i], folders)
         say(f"--- stage {i} ({stages[i]['notebook']})")
-        res = run_experiment(stages[i]['notebook'], params, runs_dir, log=lambda m: say(f"[{i}] {m}"))
+        res = run_experiment(stages[i]['notebook'], params, runs_dir, log=lambda m: say(f"[{i}] {m}"), wait=True)
         with lock: results[i], folders[i] = res, res.folder
         return res.status != 'failed'
-    def skip(i):                          # a record in the folder the stage would have had, for `imdm runs`
+    def skip(i):
         with lock:
-            params = chain_params(chain, stages[i], folders)
-            key = run_key(stages[i]['notebook'], params)
-            folder = runs_dir / key
             failed = sorted(n for n in needs[i] if results.get(n) is not None and results[n].status in ('failed', 'skipped'))
-            error = f"not run: it needs {failed}, which did not finish"
-            if not RunFolder(folder).metrics.exists():
-                folder.mkdir(exist_ok=True)
-                write_json(RunFolder(folder).status, {'experiment': stages[i]['notebook'], 'params': params, 'status': 'skipped',
-                                                    'attempts': _attempts(folder), 'error': error}, default=str)
-            results[i] = RunResult(stages[i]['notebook'], key, str(folder), 'skipped', 0., error)
-            folders[i] = str(folder)
+            results[i] = record_skip(stages[i]['notebook'], chain_params(chain, stages[i], folders), runs_dir,
+                                     f"not run: it needs {failed}, which did not finish")
+            folders[i] = results[i].folder
     with _threads_per_job(jobs, say): run_graph(todo, {i: needs[i] & set(todo) for i in todo}, run_one, jobs, say, on_skip=skip)
     return [results[i] for i in todo if i in results]
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import plotly.graph_objects as go
 
 from .core import write_json, RunFolder
-from .runner import params_dir, load_chain, check_json_data, chain_params, run_key, run_chain, _check_stages
+from .runner import (params_dir, load_chain, check_json_data, chain_params, run_key, run_experiment, run_graph, record_skip,
+                         stage_needs, _check_stages, _serial, _threads_per_job)
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'REPORT_KEYS', 'sweeps_dir', 'check_sweep', 'load_sweep', 'sweep_cells', 'cell_chain', 'metric_rows',
-           'matches', 'cell_folders', 'gather_sweep', 'run_sweep', 'sweep_table', 'sweep_figure', 'write_sweep']
+           'matches', 'cell_folders', 'gather_sweep', 'sweep_plan', 'run_sweep', 'sweep_table', 'sweep_figure',
+           'write_sweep']
 
 # %% ../nbs/83_sweeps.ipynb #09f56e92
 SWEEP_KEYS = ['name', 'notes', 'chain', 'base', 'cells', 'axes', 'report']
@@ -117,26 +119,57 @@ def gather_sweep(sweep:dict, runs_dir:str|Path='runs', status:dict|None=None) ->
             rows += [{'cell': name, **r} for r in metric_rows(json.loads(m.read_text())) if matches(r, rep.get('where', {}))]
     return {'name': sweep['name'], 'chain': sweep['chain'], 'report': rep, 'cells': cells, 'rows': rows}
 
-def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells:list[str]|None=None) -> dict:
-    "Run every cell (or those named) as a chain; a cell that fails is recorded and the rest go on; the gathered result."
-    all_cells = sweep_cells(sweep)
+def _report_needs(chain:dict, stage:str) -> list[str]:
+    "The stage ids `stage` reads, directly or through others, and itself, in chain order."
+    stages = {s['id']: s for s in chain['stages']}
+    if stage not in stages: raise ValueError(f"report stage {stage!r} is not a stage of chain {chain.get('name')!r}: {list(stages)}")
+    keep, todo = set(), [stage]
+    while todo:
+        if (i := todo.pop()) not in keep:
+            keep.add(i)
+            todo += stage_needs(stages[i])
+    return [i for i in stages if i in keep]
+
+def sweep_plan(sweep:dict, runs_dir:str|Path='runs', cells:list[str]|None=None) -> dict[str, dict]:
+    "The distinct stages the report of every cell (or those named) reads, by run key: notebook, params, the keys it needs, its cells."
+    chain, plan, all_cells = load_chain(sweep['chain']), {}, sweep_cells(sweep)
     if unknown := [c for c in cells or [] if c not in all_cells]: raise ValueError(f"cells {unknown} are not in sweep {sweep['name']!r}: {list(all_cells)}")
-    chain, status = load_chain(sweep['chain']), {}
-    for name, overrides in all_cells.items():                                             # every cell's settings checked first
-        _check_stages(cell_chain(chain, overrides, name), None, jobs)
     for name, overrides in all_cells.items():
         if cells and name not in cells: continue
-        log(f"=== cell {name}: {json.dumps(overrides)}")
-        t0 = time.perf_counter()
-        try:
-            res = run_chain(cell_chain(chain, overrides, name), runs_dir, jobs=jobs, log=log)
-            bad = [r for r in res if r.status in ('failed', 'skipped')]
-            status[name] = 'failed' if bad else 'done'
-            if bad: log(f"=== cell {name} failed: {bad[0].error}")
-        except Exception as e:                                                            # recorded; the next cell runs
-            status[name] = 'failed'
-            log(f"=== cell {name} failed: {type(e).__name__}: {e}")
-        log(f"=== cell {name}: {status[name]} in {(time.perf_counter() - t0) / 60:.1f} min")
+        c = cell_chain(chain, overrides, name)
+        folders, stages = cell_folders(c, runs_dir), {s['id']: s for s in c['stages']}
+        for i in _report_needs(c, sweep['report']['stage']):
+            node = plan.setdefault(folders[i].name, {'notebook': stages[i]['notebook'], 'id': i, 'cells': [],
+                                                     'params': chain_params(c, stages[i], {k: str(v) for k, v in folders.items()}),
+                                                     'needs': {folders[n].name for n in stage_needs(stages[i])}})
+            node['cells'].append(name)
+    return plan
+
+def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells:list[str]|None=None) -> dict:
+    "Run the distinct stages of every cell (or those named), `jobs` at a time across cells; a failed cell is recorded and the rest go on."
+    runs_dir, chain, all_cells = Path(runs_dir).resolve(), load_chain(sweep['chain']), sweep_cells(sweep)
+    plan, results, say = sweep_plan(sweep, runs_dir, cells), {}, _serial(log)
+    for name, overrides in all_cells.items():                                             # every cell's settings checked first
+        _check_stages(cell_chain(chain, overrides, name), None, jobs)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    done = sum(RunFolder(runs_dir / k).metrics.exists() for k in plan)
+    say(f"=== sweep {sweep['name']}: {len(cells or all_cells)} cells, {len(plan)} distinct stages ({done} finished already)")
+    def run_one(key):
+        node, t0 = plan[key], time.perf_counter()
+        say(f"--- {node['id']} ({node['notebook']}) for {', '.join(node['cells'])}")
+        results[key] = run_experiment(node['notebook'], node['params'], runs_dir, log=lambda m: say(f"[{node['id']}] {m}"), wait=True)
+        say(f"--- {node['id']} {results[key].status} in {(time.perf_counter() - t0) / 60:.1f} min")
+        return results[key].status != 'failed'
+    def skip(key):
+        node = plan[key]
+        results[key] = record_skip(node['notebook'], node['params'], runs_dir, f"not run: a stage it needs ({sorted(node['needs'])}) did not finish")
+    with _threads_per_job(jobs, say): run_graph(list(plan), {k: n['needs'] for k, n in plan.items()}, run_one, jobs, say, on_skip=skip)
+    status, why = {}, {}                                                                  # a cell fails with its first failed stage
+    for key, node in plan.items():
+        for name in node['cells']:
+            if results[key].status in ('failed', 'skipped'): why.setdefault(name, results[key].error)
+            status[name] = 'failed' if name in why else 'done'
+    for name, error in why.items(): say(f"=== cell {name} failed: {error}")
     return gather_sweep(sweep, runs_dir, status)
 
 # %% ../nbs/83_sweeps.ipynb #1c4cb818

@@ -58,3 +58,15 @@ def test_gpucheck_runs_its_tiny_version_on_a_cpu(tmp_path):
     assert 'goal imdm_over_mdlm_step' in run.stdout and f'report written to {out}' in run.stderr
     bad = imdm('gpucheck', '--device', 'cpu', '--set', 'noise_dim=0')
     assert bad.returncode == 2 and 'noise_dim=0' in bad.stderr
+
+
+def test_a_sweep_plan_lists_each_distinct_stage_once(tmp_path):
+    out = imdm('sweep', 'table14-wikitext2', '--plan', '--runs-dir', str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    rows = [line.split(None, 3) for line in out.stdout.splitlines()]
+    ids = [r[0] for r in rows]
+    assert ids.count('teacher') == 1 and ids.count('judge') == 1 and ids.count('eval') == 3, out.stdout
+    assert 'mdlm_sdtt' not in ids and all(r[2] == 'pending' for r in rows)   # nothing has run in an empty folder
+    assert rows[0][3] == 'dim=64, dim=256, dim=1024' and not list(tmp_path.iterdir())
+    bad = imdm('sweep', 'table14-wikitext2', '--plan', '--cells', 'dim=7')
+    assert bad.returncode == 2 and "cells ['dim=7'] are not in sweep 'table14-wikitext2'" in bad.stderr
