@@ -23,9 +23,9 @@ from .sdtt import kl, log_probs, teacher_targets
 from .sweeps import cell_folders
 
 # %% auto #0
-__all__ = ['MATCHED', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws', 'write_chain',
-           'shuffled', 'pair_measures', 'generalisation', 'nearest_overlap', 'recall_own_and_shuffled',
-           'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence']
+__all__ = ['MATCHED', 'CHAIN_PAIRS', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws',
+           'chain_ratios', 'write_chain', 'shuffled', 'pair_measures', 'generalisation', 'nearest_overlap',
+           'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -125,15 +125,24 @@ def write_draws(runs:str|Path='runs', out:str|Path='results/wikitext2-draws', na
     return {'rows': slim, 'missing': g['missing'], **res}
 
 # %% ../nbs/84_analyses.ipynb #68201471
-def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print) -> dict:
-    "Every evaluated row (without per-sample arrays) and every stage's headline numbers of chain `name`, in `results/<name>/gathered.json`."
+CHAIN_PAIRS = {   # the rows each chain's results page sets side by side: (IMDM row, the MDLM row of the same recipe)
+    'scratch-wikitext2': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')], 'scratch-lm1b': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')]}
+
+def chain_ratios(rows:list[dict], pairs:list[tuple[str, str]]) -> list[dict]:
+    "Gen PPL of each pair's first row over its second, per step count, with a bootstrap interval over both rows' samples."
+    get = {(r['model'], r['steps']): r for r in rows if 'sample_nll' in r}
+    return [_ratio(get[a, k], get[b, k], k) for a, b in pairs for (m, k) in sorted(get) if m == a and (b, k) in get]
+
+def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pairs:list[tuple[str, str]]|None=None) -> dict:
+    "Chain `name`'s evaluated rows (no per-sample arrays), stages' headline numbers and `pairs`' ratios (default `CHAIN_PAIRS`), in `results/<name>/`."
     g = gather_chains(runs, [name])
     res = {'chain': name, 'rows': [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']],
-           'stages': g['stages'], 'missing': g['missing']}
+           'stages': g['stages'], 'missing': g['missing'], 'ratios': chain_ratios(g['rows'], CHAIN_PAIRS.get(name, []) if pairs is None else pairs)}
     folder = Path(out or Path('results') / name)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / 'gathered.json', res)
     log(f"{name}: {len(res['rows'])} rows, {len(res['stages'])} stages finished, missing {res['missing']}")
+    for r in res['ratios']: log(f"  {r['model']} / {r['baseline']} at {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]")
     return res
 
 # %% ../nbs/84_analyses.ipynb #dc3d1ae1
