@@ -16,12 +16,12 @@ from .runner import (params_dir, load_chain, check_json_data, chain_params, run_
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'REPORT_KEYS', 'sweeps_dir', 'check_sweep', 'load_sweep', 'sweep_cells', 'cell_chain', 'metric_rows',
-           'matches', 'cell_folders', 'gather_sweep', 'sweep_plan', 'run_sweep', 'sweep_table', 'sweep_figure',
-           'write_sweep']
+           'matches', 'cell_folders', 'gather_sweep', 'add_ratios', 'sweep_plan', 'run_sweep', 'sweep_table',
+           'sweep_figure', 'write_sweep']
 
 # %% ../nbs/83_sweeps.ipynb #09f56e92
 SWEEP_KEYS = ['name', 'notes', 'chain', 'base', 'cells', 'axes', 'report']
-REPORT_KEYS = ['stage', 'where', 'x', 'y', 'error', 'color', 'columns']
+REPORT_KEYS = ['stage', 'where', 'x', 'y', 'error', 'color', 'columns', 'baseline']
 
 def sweeps_dir() -> Path: return params_dir() / 'sweeps'
 
@@ -46,6 +46,7 @@ def check_sweep(sweep, where:str='the sweep') -> dict:
     if not isinstance(r, dict) or not isinstance(r.get('stage'), str) or not isinstance(r.get('y'), str):
         bad(f"report={r!r} must name the stage to read and the metric y to plot")
     if extra := sorted(set(r) - set(REPORT_KEYS)): bad(f"report has unknown keys {extra}; allowed keys are {REPORT_KEYS}")
+    if 'baseline' in r and r['baseline'] not in (names := list(sweep_cells(sweep))): bad(f"report baseline={r['baseline']!r} is not a cell: {names}")
     return sweep
 
 def load_sweep(name_or_path:str) -> dict:
@@ -108,7 +109,7 @@ def cell_folders(chain:dict, runs_dir:str|Path) -> dict[str, Path]:
 def gather_sweep(sweep:dict, runs_dir:str|Path='runs', status:dict|None=None) -> dict:
     "The report stage's rows of every cell (`where` applied), and each cell's state: done, missing (not run yet) or failed."
     chain, rep = load_chain(sweep['chain']), sweep['report']
-    rows, cells = [], {}
+    rows, cells, scores = [], {}, {}
     for name, overrides in sweep_cells(sweep).items():
         folder = cell_folders(cell_chain(chain, overrides), runs_dir)[rep['stage']]
         m = RunFolder(folder).metrics
@@ -116,8 +117,20 @@ def gather_sweep(sweep:dict, runs_dir:str|Path='runs', status:dict|None=None) ->
         cells[name] = {'overrides': overrides, 'folder': folder.name,                   # relative to the runs folder: portable
                        'state': state if m.exists() or state != 'done' else 'missing'}
         if m.exists():
-            rows += [{'cell': name, **r} for r in metric_rows(json.loads(m.read_text())) if matches(r, rep.get('where', {}))]
+            metrics = json.loads(m.read_text())
+            rows += [{'cell': name, **r} for r in metric_rows(metrics) if matches(r, rep.get('where', {}))]
+            scores.update({(name, r.get('model'), r.get('steps')): r for r in metrics.get('rows', []) if 'sample_nll' in r})
+    if rep.get('baseline'): add_ratios(rows, scores, rep['baseline'])
     return {'name': sweep['name'], 'chain': sweep['chain'], 'report': rep, 'cells': cells, 'rows': rows}
+
+def add_ratios(rows:list[dict], scores:dict, baseline:str):
+    "Each row's Gen PPL over the baseline cell's row of the same model and steps (`ratio`, bootstrap `ratio_ci`), where both kept their samples."
+    from imdm.evaluation import ppl_ratio_ci, row_scores
+    for r in rows:
+        a, b = scores.get((r['cell'], r.get('model'), r.get('steps'))), scores.get((baseline, r.get('model'), r.get('steps')))
+        if a is None or b is None: continue
+        ratio, lo, hi = ppl_ratio_ci(row_scores(a), row_scores(b), n_boot=2000, seed=r.get('steps') or 0)
+        r['ratio'], r['ratio_ci'] = ratio, [lo, hi]
 
 def _report_needs(chain:dict, stage:str) -> list[str]:
     "The stage ids `stage` reads, directly or through others, and itself, in chain order."
