@@ -165,12 +165,12 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 def pid_alive(pid:int) -> bool:
-    "Whether process `pid` of this machine still runs."
-    try:
-        os.kill(pid, 0)
-        return True
+    "Whether process `pid` of this machine still runs (a zombie, exited but not yet reaped by its parent, does not)."
+    try: os.kill(pid, 0)
     except ProcessLookupError: return False
-    except PermissionError: return True
+    except PermissionError: pass
+    try: return Path(f'/proc/{pid}/stat').read_text().rpartition(')')[2].split()[0] != 'Z'   # the state follows the name
+    except (OSError, IndexError): return True                                            # no /proc (macOS): kill's answer
 
 def default_device() -> torch.device:
     "The GPU when there is one, else the CPU."

@@ -161,7 +161,7 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
         return RunResult(name, key, str(folder), 'cached', 0.)
     if wait and (other := _running_elsewhere(folder)):                          # a chain needs this result: let its runner finish
         log(f"{key}: {other} is running it; waiting for that process to finish")
-        while _running_elsewhere(folder): time.sleep(WAIT_POLL_S)
+        while _running_elsewhere(folder) and not RunFolder(folder).metrics.exists(): time.sleep(WAIT_POLL_S)
         if RunFolder(folder).metrics.exists():
             log(f"{key}: finished by {other}")
             return RunResult(name, key, str(folder), 'cached', time.perf_counter() - t0)
