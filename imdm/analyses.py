@@ -12,7 +12,7 @@ import torch
 from .core import write_json
 from .checkpoints import load_model, model_path
 from .data import DataConfig, TokenBlocks
-from .evaluation import gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, quality_figure
+from .evaluation import gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure
 from .forward import Noised
 from .lm_experiment import load_judge, open_data
 from .redi import Coupling, ReDiConfig, completion_recall, load_coupling, make_coupling, noise_reliance, source_loss
@@ -59,7 +59,7 @@ MATCHED = {   # each IMDM row of the text experiment and the MDLM row trained by
     'IMDM ReDi (recorded noise)': 'MDLM ReDi', 'IMDM ReDi (fresh noise)': 'MDLM ReDi', 'IMDM ReDi (noise-driven coupling)': 'MDLM ReDi'}
 
 def _ratio(r:dict, b:dict, seed:int) -> dict:
-    ratio, lo, hi = ppl_ratio_ci(row_scores(r), row_scores(b), n_boot=2000, seed=seed)
+    ratio, lo, hi = rows_ratio(r, b, seed)
     return {'model': r['model'], 'baseline': b['model'], 'steps': r['steps'], 'ratio': ratio, 'ci': [lo, hi],
             'entropy_ratio': r['entropy'] / b['entropy'], 'excludes_1': hi < 1 or lo > 1}
 

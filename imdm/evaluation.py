@@ -22,7 +22,7 @@ from .ar import ARLM
 # %% auto #0
 __all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'continuation_scores', 'ppl_of', 'gen_ppl', 'sample_entropies',
            'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'minilm_features', 'mauve_scores', 'mauve_score',
-           'validation_ppl', 'quality_vs_steps', 'row_scores', 'quality_table', 'quality_figure']
+           'validation_ppl', 'quality_vs_steps', 'row_scores', 'rows_ratio', 'quality_table', 'quality_figure']
 
 # %% ../nbs/71_evaluation.ipynb #a15f3324
 def eos_weights(ids:Tensor, eos:int) -> Tensor:
@@ -233,6 +233,10 @@ def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps
 def row_scores(row:dict) -> tuple[Tensor, Tensor]:
     "The per-sample (NLL, weight) a row of `quality_vs_steps` kept, for intervals of ratios."
     return torch.tensor(row['sample_nll'], dtype=torch.float64), torch.tensor(row['sample_weight'], dtype=torch.float64)
+
+def rows_ratio(a:dict, b:dict, seed:int=0) -> tuple[float, float, float]:
+    "Gen PPL of row `a` over row `b` (two rows that kept their samples), and its 95% bootstrap interval (2,000 resamples)."
+    return ppl_ratio_ci(row_scores(a), row_scores(b), n_boot=2000, seed=seed)
 
 def quality_table(rows:list[dict]) -> str:
     "A markdown table: one row per step count, Gen PPL and entropy per model."

@@ -125,11 +125,11 @@ def gather_sweep(sweep:dict, runs_dir:str|Path='runs', status:dict|None=None) ->
 
 def add_ratios(rows:list[dict], scores:dict, baseline:str):
     "Each row's Gen PPL over the baseline cell's row of the same model and steps (`ratio`, bootstrap `ratio_ci`), where both kept their samples."
-    from imdm.evaluation import ppl_ratio_ci, row_scores
+    from imdm.evaluation import rows_ratio
     for r in rows:
         a, b = scores.get((r['cell'], r.get('model'), r.get('steps'))), scores.get((baseline, r.get('model'), r.get('steps')))
         if a is None or b is None: continue
-        ratio, lo, hi = ppl_ratio_ci(row_scores(a), row_scores(b), n_boot=2000, seed=r.get('steps') or 0)
+        ratio, lo, hi = rows_ratio(a, b, seed=r.get('steps') or 0)
         r['ratio'], r['ratio_ci'] = ratio, [lo, hi]
 
 def _report_needs(chain:dict, stage:str) -> list[str]:
