@@ -211,7 +211,8 @@ command('synthetic', 'the synthetic experiment (Tables 1-2): train, distil, eval
 
 # %% ../nbs/95_cli.ipynb #ad268038
 def _run_args(p):
-    p.add_argument('chain', help='a chain name (lm1b-cpu, wikitext2-cpu, wikitext2-draws, lm1b, owt, owt-large) or a JSON file')
+    chains = ', '.join(sorted(q.stem for q in (Path(imdm.__file__).parent / 'params').glob('*.json')))
+    p.add_argument('chain', help=f'a chain name ({chains}) or a JSON file')
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--only', nargs='*', default=None, metavar='STAGE', help='run only these stage ids (the others must have run)')
     p.add_argument('--jobs', type=int, default=1, help='stages run side by side where they do not depend on each other (each gets cores/jobs threads)')
