@@ -216,9 +216,16 @@ def _run_args(p):
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--only', nargs='*', default=None, metavar='STAGE', help='run only these stage ids (the others must have run)')
     p.add_argument('--jobs', type=int, default=1, help='stages run side by side where they do not depend on each other (each gets cores/jobs threads)')
+    p.add_argument('--plan', action='store_true', help='run nothing; list each stage, its run folder and its state')
 
 def _run(args) -> int:
-    from imdm.runner import run_chain
+    from imdm.runner import run_chain, load_chain, folder_state
+    if args.plan:
+        from imdm.sweeps import cell_folders
+        chain = load_chain(args.chain)
+        for s, (i, f) in zip(chain['stages'], cell_folders(chain, args.runs_dir).items()):
+            print(f"{i:<26}{s['notebook']:<13}{f.name:<24}{folder_state(f)}")
+        return 0
     t0 = time.perf_counter()
     results = run_chain(args.chain, args.runs_dir, args.only, args.jobs, log=lambda m: print(m, flush=True))
     bad = {s: [r.key for r in results if r.status == s] for s in ('failed', 'skipped')}
@@ -275,12 +282,12 @@ def _sweep_args(p):
 
 def _sweep(args) -> int:
     from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan
-    from imdm.core import RunFolder
+    from imdm.runner import folder_state
     sweep = load_sweep(args.sweep)
     if args.plan:
         plan = sweep_plan(sweep, args.runs_dir, args.cells)
         for key, node in plan.items():
-            state = 'finished' if RunFolder(Path(args.runs_dir) / key).metrics.exists() else 'pending'
+            state = folder_state(Path(args.runs_dir) / key)
             print(f"{node['id']:<22}{key:<24}{state:<10}{', '.join(node['cells'])}")
         return 0
     res = gather_sweep(sweep, args.runs_dir) if args.gather else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells)

@@ -16,7 +16,7 @@ from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder
 __all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
            'run_key', 'check_json_data', 'check_params', 'RunResult', 'run_experiment', 'run_batch', 'params_dir',
            'check_chain', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'record_skip', 'run_chain',
-           'gather', 'runs_table']
+           'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -386,6 +386,13 @@ def _live_status(st:dict) -> str:
     pid = _local_runner(st)
     if pid and not pid_alive(pid): return 'interrupted'
     return st.get('status')
+
+def folder_state(folder:str|Path) -> str:
+    "A stage folder's state for a plan: finished (its metrics exist), its live status (running, failed, ...), or pending."
+    f = RunFolder(folder)
+    if f.metrics.exists(): return 'finished'
+    try: return _live_status(json.loads(f.status.read_text())) or 'pending'
+    except (FileNotFoundError, ValueError): return 'pending'
 
 def runs_table(rows:list[dict]) -> str:
     "A markdown table of gathered runs: key, experiment, status, minutes and the parameters that differ."
