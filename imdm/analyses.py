@@ -8,11 +8,12 @@ import gzip, json, time
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from .core import write_json
 from .checkpoints import load_model, model_path
 from .data import DataConfig, TokenBlocks
-from .evaluation import gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure
+from .evaluation import gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of
 from .forward import Noised
 from .lm_experiment import load_judge, open_data
 from .redi import Coupling, ReDiConfig, completion_recall, load_coupling, make_coupling, noise_reliance, source_loss
@@ -24,8 +25,9 @@ from .sweeps import cell_folders
 
 # %% auto #0
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws',
-           'chain_ratios', 'write_chain', 'shuffled', 'pair_measures', 'generalisation', 'nearest_overlap',
-           'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence']
+           'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain', 'shuffled', 'pair_measures',
+           'generalisation', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise',
+           'x_theta_stats', 'sdtt_divergence']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -125,24 +127,51 @@ def write_draws(runs:str|Path='runs', out:str|Path='results/wikitext2-draws', na
     return {'rows': slim, 'missing': g['missing'], **res}
 
 # %% ../nbs/84_analyses.ipynb #68201471
-CHAIN_PAIRS = {   # the rows each chain's results page sets side by side: (IMDM row, the MDLM row of the same recipe)
-    'scratch-wikitext2': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')], 'scratch-lm1b': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')]}
+CHAIN_PAIRS = {   # the rows each chain's results page sets side by side: (IMDM row, the MDLM row it is measured against)
+    'scratch-wikitext2': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')], 'scratch-lm1b': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')],
+    'wikitext2-conditional': [('IM-SDTT (noise-driven)', 'MDLM SDTT'), ('IMDM ReDi (recorded noise)', 'MDLM SDTT'),
+                              ('IMDM ReDi (recorded noise)', 'MDLM SDTT + Di4C')]}
 
 def chain_ratios(rows:list[dict], pairs:list[tuple[str, str]]) -> list[dict]:
     "Gen PPL of each pair's first row over its second, per step count, with a bootstrap interval over both rows' samples."
     get = {(r['model'], r['steps']): r for r in rows if 'sample_nll' in r}
     return [_ratio(get[a, k], get[b, k], k) for a, b in pairs for (m, k) in sorted(get) if m == a and (b, k) in get]
 
+def paired_ratio(a:tuple[Tensor, Tensor], b:tuple[Tensor, Tensor], # (nll, weight) per prompt, the same prompts in the same order
+                 seed:int=0, n_boot:int=2000) -> tuple[float, float, float]:
+    "Gen PPL of `a` over `b` and a 95% bootstrap interval that resamples the shared prompts once for both."
+    lo, hi = bootstrap_ci(lambda na, wa, nb, wb: ppl_of(na, wa) / ppl_of(nb, wb), *a, *b, n_boot=n_boot, seed=seed)
+    return ppl_of(*a) / ppl_of(*b), lo, hi
+
+def conditional_ratios(stages:dict, pairs:list[tuple[str, str]]) -> list[dict]:
+    "Continuation Gen PPL of each pair's first model over its second, per step count (prompts resampled together), with both MAUVEs."
+    get = {(name, int(k)): r for s in stages.values() for k, models in s.get('conditional', {}).items()
+           for name, r in models.items() if 'prompt_nll' in r}
+    scores = lambda r: (torch.tensor(r['prompt_nll'], dtype=torch.float64), torch.tensor(r['prompt_weight'], dtype=torch.float64))
+    out = []
+    for a, b in pairs:
+        for m, k in sorted(get):
+            if m != a or (b, k) not in get: continue
+            if len(get[a, k]['prompt_nll']) != len(get[b, k]['prompt_nll']): raise ValueError(f"{a!r} and {b!r} at {k} steps continue different prompts")
+            ratio, lo, hi = paired_ratio(scores(get[a, k]), scores(get[b, k]), seed=k)
+            out.append({'model': a, 'baseline': b, 'steps': k, 'ratio': ratio, 'ci': [lo, hi], 'excludes_1': hi < 1 or lo > 1,
+                        'mauve': get[a, k].get('mauve'), 'baseline_mauve': get[b, k].get('mauve')})
+    return out
+
 def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pairs:list[tuple[str, str]]|None=None) -> dict:
     "Chain `name`'s evaluated rows (no per-sample arrays), stages' headline numbers and `pairs`' ratios (default `CHAIN_PAIRS`), in `results/<name>/`."
     g = gather_chains(runs, [name])
     res = {'chain': name, 'rows': [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']],
-           'stages': g['stages'], 'missing': g['missing'], 'ratios': chain_ratios(g['rows'], CHAIN_PAIRS.get(name, []) if pairs is None else pairs)}
+           'stages': g['stages'], 'missing': g['missing'], 'ratios': chain_ratios(g['rows'], pairs := CHAIN_PAIRS.get(name, []) if pairs is None else pairs),
+           'conditional_ratios': conditional_ratios(g['stages'], pairs)}
     folder = Path(out or Path('results') / name)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / 'gathered.json', res)
     log(f"{name}: {len(res['rows'])} rows, {len(res['stages'])} stages finished, missing {res['missing']}")
     for r in res['ratios']: log(f"  {r['model']} / {r['baseline']} at {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]")
+    for r in res['conditional_ratios']:
+        log(f"  continuations, {r['model']} / {r['baseline']} at {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]; "
+            f"MAUVE {r['mauve']:.3f} against {r['baseline_mauve']:.3f}")
     return res
 
 # %% ../nbs/84_analyses.ipynb #dc3d1ae1

@@ -27,12 +27,12 @@ from .di4c import Di4CConfig, di4c, di4c_student
 from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
 from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_scores,
-                             minilm_features, sample_entropy, continuation_scores, ppl_of)
+                             minilm_features, sample_entropy, continuation_scores, ppl_of, bootstrap_ci)
 
 # %% auto #0
 __all__ = ['TRAIN_KINDS', 'STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
            'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'Di4CStage', 'stage_di4c',
-           'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'conditional_eval',
+           'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'prompt_scores', 'conditional_eval',
            'conditional_table', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
@@ -391,6 +391,14 @@ def prompts(blocks:TokenBlocks, p:EvalStage) -> Tensor:
     pick = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(p.seed))[:p.mauve_prompts]
     return blocks.rows(pick.tolist())[0][:, :p.cond_length]                          # (P, n) model ids
 
+def prompt_scores(judge, x:Tensor, # (P * c, n) continuations, each prompt's c rows together
+                  c:int, prefix:int, decode, seed:int) -> dict:
+    "Continuation Gen PPL with a 95% bootstrap interval over prompts, and the per-prompt NLL and weight sums that ratios resample."
+    nll, w = continuation_scores(judge, x, prefix, decode)                            # (P * c,) each
+    nll, w = nll.view(-1, c).sum(1), w.view(-1, c).sum(1)                              # (P,): a prompt's continuations move together
+    return {'cond_gen_ppl': ppl_of(nll, w), 'cond_gen_ppl_ci': list(bootstrap_ci(ppl_of, nll, w, seed=seed)),
+            'prompt_nll': [round(v, 4) for v in nll.tolist()], 'prompt_weight': w.tolist()}
+
 @torch.no_grad()
 def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, judge, device) -> dict:
     "The paper's conditional protocol: continuations of held-out prefixes; MAUVE against the true text, the judge's Gen PPL of the continuation."
@@ -399,26 +407,28 @@ def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, ju
     given, mask = prefix_condition(refs[:, :p.mauve_prefix].repeat_interleave(p.mauve_continuations, 0), blocks.config.length)
     feats = minilm_features if p.mauve_features == 'minilm' else judge.features
     ref_text, seeds = blocks.decode(refs, skip_special_tokens=True), range(p.seed + 1, p.seed + 1 + p.mauve_runs)
-    out = {'true text': {'cond_gen_ppl': ppl_of(*continuation_scores(judge, refs, p.mauve_prefix, blocks.decode)), 'prompts': len(refs),
+    out = {'true text': {**prompt_scores(judge, refs, 1, p.mauve_prefix, blocks.decode, p.seed), 'prompts': len(refs),
                          'prompt': blocks.decode(refs[:1, :p.mauve_prefix], skip_special_tokens=True)[0]}}
     for name, m in models.items():
         x = generate(m, LogLinear(), p.sampler().replace(steps=steps), given=given.to(device), given_mask=mask.to(device), seed=p.seed).x
         x = x[:, :p.cond_length].cpu()                                                 # (P * c, n)
         runs = mauve_scores(ref_text, blocks.decode(x, skip_special_tokens=True), feats, seeds)
         out[name] = {'mauve': sum(runs) / len(runs), 'mauve_std': float(torch.tensor(runs).std()) if len(runs) > 1 else 0., 'mauve_runs': runs,
-                     'cond_gen_ppl': ppl_of(*continuation_scores(judge, x, p.mauve_prefix, blocks.decode)),
+                     **prompt_scores(judge, x, p.mauve_continuations, p.mauve_prefix, blocks.decode, p.seed),
                      'cond_entropy': sample_entropy(x[:, p.mauve_prefix:]), 'samples': len(x),
                      'examples': blocks.decode(x[:p.mauve_continuations], skip_special_tokens=True)}   # the first prompt's continuations (Fig. 4)
     return out
+
+def _ci(r:dict) -> str: return f" [{r['cond_gen_ppl_ci'][0]:.2f}, {r['cond_gen_ppl_ci'][1]:.2f}]" if 'cond_gen_ppl_ci' in r else ''
 
 def conditional_table(cond:dict) -> str:
     "One line per step count and model: MAUVE (mean +- std over its runs), continuation Gen PPL and entropy."
     lines = []
     for steps, by_model in cond.items():
         for name, r in by_model.items():
-            if name == 'true text': lines.append(f"{steps:>5} steps  {name:<28} continuation Gen PPL {r['cond_gen_ppl']:10.2f}")
+            if name == 'true text': lines.append(f"{steps:>5} steps  {name:<28} continuation Gen PPL {r['cond_gen_ppl']:10.2f}{_ci(r)}")
             else: lines.append(f"{steps:>5} steps  {name:<28} MAUVE {r['mauve']:.4f} +- {r['mauve_std']:.4f}  "
-                               f"continuation Gen PPL {r['cond_gen_ppl']:10.2f}  entropy {r['cond_entropy']:.3f}")
+                               f"continuation Gen PPL {r['cond_gen_ppl']:10.2f}{_ci(r)}  entropy {r['cond_entropy']:.3f}")
     return '\n'.join(lines)
 
 def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
