@@ -146,13 +146,15 @@ def paired_ratio(a:tuple[Tensor, Tensor], b:tuple[Tensor, Tensor], # (nll, weigh
 def conditional_ratios(stages:dict, pairs:list[tuple[str, str]]) -> list[dict]:
     "Continuation Gen PPL of each pair's first model over its second, per step count (prompts resampled together), with both MAUVEs."
     get = {(name, int(k)): r for s in stages.values() for k, models in s.get('conditional', {}).items()
-           for name, r in models.items() if 'prompt_nll' in r}
+           for name, r in models.items() if 'prompt_nll' in r and name != 'true text'}
+    truth = {(name, int(k)): models.get('true text', {}).get('prompt_nll') for s in stages.values()
+             for k, models in s.get('conditional', {}).items() for name in models}     # the true continuations: which prompts a model had
     scores = lambda r: (torch.tensor(r['prompt_nll'], dtype=torch.float64), torch.tensor(r['prompt_weight'], dtype=torch.float64))
     out = []
     for a, b in pairs:
         for m, k in sorted(get):
             if m != a or (b, k) not in get: continue
-            if len(get[a, k]['prompt_nll']) != len(get[b, k]['prompt_nll']): raise ValueError(f"{a!r} and {b!r} at {k} steps continue different prompts")
+            if truth[a, k] != truth[b, k]: raise ValueError(f"{a!r} and {b!r} at {k} steps continue different prompts: no paired ratio")
             ratio, lo, hi = paired_ratio(scores(get[a, k]), scores(get[b, k]), seed=k)
             out.append({'model': a, 'baseline': b, 'steps': k, 'ratio': ratio, 'ci': [lo, hi], 'excludes_1': hi < 1 or lo > 1,
                         'mauve': get[a, k].get('mauve'), 'baseline_mauve': get[b, k].get('mauve')})
