@@ -215,7 +215,7 @@ def _run_args(p):
     p.add_argument('chain', help=f'a chain name ({chains}) or a JSON file')
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--only', nargs='*', default=None, metavar='STAGE', help='run only these stage ids (the others must have run)')
-    p.add_argument('--jobs', type=int, default=1, help='stages run side by side where they do not depend on each other (each gets cores/jobs threads)')
+    p.add_argument('--jobs', type=int, default=1, help='stages run side by side where independent (they share the cores; one that runs alone gets all)')
     p.add_argument('--plan', action='store_true', help='run nothing; list each stage, its run folder and its state')
 
 def _run(args) -> int:
@@ -274,7 +274,7 @@ command('runs', 'one table of every run folder: status, time and the parameters 
 def _sweep_args(p):
     p.add_argument('sweep', help='a sweep preset from imdm/params/sweeps (e.g. table3-synthetic, table3-lm1b) or a JSON file')
     p.add_argument('--runs-dir', default='runs')
-    p.add_argument('--jobs', type=int, default=1, help='distinct stages run side by side, across cells (each gets cores/jobs threads)')
+    p.add_argument('--jobs', type=int, default=1, help='distinct stages run side by side, across cells (they share the cores; one that runs alone gets all)')
     p.add_argument('--cells', nargs='*', default=None, help='run only these cells (the table still gathers every finished one)')
     p.add_argument('--gather', action='store_true', help='run nothing; gather what has finished')
     p.add_argument('--plan', action='store_true', help='run nothing; list the distinct stages the sweep would run, and which have finished')

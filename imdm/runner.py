@@ -5,7 +5,6 @@
 # %% ../nbs/81_runner.ipynb #e7d8f727
 from __future__ import annotations
 import hashlib, importlib, json, math, os, shutil, socket, threading, time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder
 __all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
            'run_key', 'check_json_data', 'check_params', 'RunResult', 'run_experiment', 'run_batch', 'params_dir',
            'check_chain', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'record_skip', 'run_chain',
-           'gather', 'folder_state', 'runs_table']
+           'stage_threads', 'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -109,8 +108,8 @@ class _Lines:
             if line.strip() and '\r' not in line: self.log(line.rstrip())
     def flush(self): pass
 
-def _kernel_manager():
-    "Kernels on local IPC sockets (no TCP port is opened, so the kernel has nothing to warn about), their stderr in the run folder."
+def _kernel_manager(threads:int|None=None):
+    "Kernels on local IPC sockets (no TCP port is opened, so the kernel has nothing to warn about), their stderr in the run folder, `threads` threads."
     import tempfile, uuid
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -121,6 +120,7 @@ def _kernel_manager():
         def _default_ip(self): return os.path.join(tempfile.gettempdir(), f'imdm-kernel-{uuid.uuid4().hex[:12]}')
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             # the kernel's own chatter (shutdown notices) goes to kernel.log in its run folder, not to the terminal
+            if threads: kw['env'] = {**(kw.get('env') or os.environ), 'OMP_NUM_THREADS': str(threads)}   # read by torch as it starts
             with open(Path(kw.get('cwd') or '.') / 'kernel.log', 'a') as f:
                 kw.setdefault('stderr', f)
                 await super()._async_launch_kernel(kernel_cmd, **kw)
@@ -148,8 +148,10 @@ WAIT_POLL_S = 10.0   # how often a run that waits on another process looks again
 RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling', 'lm_di4c'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
 
 def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', overwrite:bool=False,
-                   progress:bool=False, log=print, wait:bool=False) -> RunResult:
-    "Execute experiment `name` with `params` in `runs_dir/{key}` (skipped when finished; resumed in place when not; `wait`: for another process running it)."
+                   progress:bool=False, log=print, wait:bool=False,
+                   threads:int|None=None, # the kernel's OMP_NUM_THREADS (default: this process's environment)
+                  ) -> RunResult:
+    "Execute experiment `name` with `params` in `runs_dir/{key}` (skipped when finished, resumed in place when not; `wait` for another process running it)."
     import papermill as pm
     params, src = dict(params or {}), experiment_path(name)
     check_params(name, params)                                                  # before anything is made
@@ -183,7 +185,7 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
         # directory of this whole process and so of every other run side by side (`run_chain(jobs=2)`)
         pm.execute_notebook(str(src), str(folder / 'notebook.ipynb'), parameters=params,
                             resources={'metadata': {'path': str(folder.resolve())}}, stdout_file=_Lines(log),
-                            progress_bar=progress, log_output=False, kernel_name='python3', kernel_manager_class=_kernel_manager())
+                            progress_bar=progress, log_output=False, kernel_name='python3', kernel_manager_class=_kernel_manager(threads))
         ok = RunFolder(folder).metrics.exists()
         result = RunResult(name, key, str(folder), 'done' if ok else 'failed', time.perf_counter() - t0,
                            None if ok else 'the notebook finished without writing metrics.json')
@@ -275,21 +277,35 @@ def stage_needs(stage:dict) -> set[str]:
         return set()
     return refs(stage.get('params', {}))
 
+def _ancestors(needs:dict) -> dict[str, set]:
+    "Every id each id needs, directly or through others."
+    out = {}
+    def up(i):
+        if i not in out: out[i] = set(needs.get(i, ())).union(*(up(n) for n in needs.get(i, ())))
+        return out[i]
+    for i in needs: up(i)
+    return out
+
 def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print, on_skip=None) -> dict:
-    "Call `run_one(id)` for each id once the ids it needs have succeeded, `jobs` at a time; an id whose need failed is skipped (and `on_skip(id)` told)."
+    "Call `run_one(id, side)` for each id once the ids it needs have succeeded, `jobs` at a time; an id whose need failed is skipped (and `on_skip(id)` told)."
+    # side: how many stages may run beside each other from this start until it ends (<= jobs), so a stage
+    # that nothing can join (the last evaluation of a chain) gets every core, and none is ever oversubscribed
     from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
-    status, running = {}, {}
+    status, running, above = {}, {}, _ancestors(needs)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         while len(status) < len(ids):
-            before = len(status)
+            before, launch = len(status), []
             for i in ids:
                 if i in status or i in running: continue
                 if any(status.get(n) in ('failed', 'skipped') for n in needs[i]):
                     status[i] = 'skipped'
                     log(f"stage {i} skipped: it needs {sorted(needs[i])}, and one of them failed")
                     if on_skip is not None: on_skip(i)
-                elif len(running) < max(1, jobs) and all(status.get(n) == 'ok' for n in needs[i]):
-                    running[i] = pool.submit(run_one, i)
+                elif len(running) + len(launch) < max(1, jobs) and all(status.get(n) == 'ok' for n in needs[i]):
+                    launch.append(i)
+            busy = set(running) | set(launch)
+            free = [r for r in ids if r not in status and r not in busy and not above[r] & busy]   # could start before these end
+            for i in launch: running[i] = pool.submit(run_one, i, min(max(1, jobs), len(busy) + len(free)))
             if not running:
                 if len(status) == before: raise RuntimeError(f"stages {[i for i in ids if i not in status]} wait on each other")
                 continue
@@ -333,10 +349,11 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
         if i not in todo and needs[i] <= set(folders):
             folders[i] = str(runs_dir / run_key(stages[i]['notebook'], chain_params(chain, stages[i], folders)))
     lock, say = threading.Lock(), _serial(log)
-    def run_one(i):
+    def run_one(i, side):
         with lock: params = chain_params(chain, stages[i], folders)
-        say(f"--- stage {i} ({stages[i]['notebook']})")
-        res = run_experiment(stages[i]['notebook'], params, runs_dir, log=lambda m: say(f"[{i}] {m}"), wait=True)
+        threads = stage_threads(side)
+        say(f"--- stage {i} ({stages[i]['notebook']}{f', {threads} threads' if threads else ''})")
+        res = run_experiment(stages[i]['notebook'], params, runs_dir, log=lambda m: say(f"[{i}] {m}"), wait=True, threads=threads)
         with lock: results[i], folders[i] = res, res.folder
         return res.status != 'failed'
     def skip(i):
@@ -345,7 +362,7 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
             results[i] = record_skip(stages[i]['notebook'], chain_params(chain, stages[i], folders), runs_dir,
                                      f"not run: it needs {failed}, which did not finish")
             folders[i] = results[i].folder
-    with _threads_per_job(jobs, say): run_graph(todo, {i: needs[i] & set(todo) for i in todo}, run_one, jobs, say, on_skip=skip)
+    run_graph(todo, {i: needs[i] & set(todo) for i in todo}, run_one, jobs, say, on_skip=skip)
     return [results[i] for i in todo if i in results]
 
 def _serial(log):
@@ -355,18 +372,9 @@ def _serial(log):
         with lock: log(m)
     return say
 
-@contextmanager
-def _threads_per_job(jobs:int, log=None):
-    "Each stage's kernel gets an equal share of the cores this process may use (unless OMP_NUM_THREADS is set already)."
-    if 'OMP_NUM_THREADS' in os.environ:
-        if log: log(f"each stage runs on OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} threads")
-        yield
-        return
-    n = max(1, cores() // jobs)
-    if log: log(f"each stage runs on {n} thread{'s' * (n > 1)} ({cores()} cores, {jobs} stage{'s' * (jobs > 1)} at a time)")
-    os.environ['OMP_NUM_THREADS'] = str(n)
-    try: yield
-    finally: del os.environ['OMP_NUM_THREADS']
+def stage_threads(side:int) -> int|None:
+    "Threads for a stage's kernel: this process's cores split over the `side` stages running together; None where OMP_NUM_THREADS is set."
+    return None if 'OMP_NUM_THREADS' in os.environ else max(1, cores() // max(1, side))
 
 # %% ../nbs/81_runner.ipynb #f341a995
 def gather(runs_dir:str|Path='runs') -> list[dict]:

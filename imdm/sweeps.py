@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from .core import write_json, RunFolder
 from .runner import (params_dir, load_chain, check_json_data, chain_params, run_key, run_experiment, run_graph, record_skip,
-                         stage_needs, _check_stages, _serial, _threads_per_job)
+                         stage_needs, _check_stages, _serial, stage_threads)
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'REPORT_KEYS', 'sweeps_dir', 'check_sweep', 'load_sweep', 'sweep_cells', 'cell_chain', 'metric_rows',
@@ -167,16 +167,16 @@ def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells
     runs_dir.mkdir(parents=True, exist_ok=True)
     done = sum(RunFolder(runs_dir / k).metrics.exists() for k in plan)
     say(f"=== sweep {sweep['name']}: {len(cells or all_cells)} cells, {len(plan)} distinct stages ({done} finished already)")
-    def run_one(key):
-        node, t0 = plan[key], time.perf_counter()
-        say(f"--- {node['id']} ({node['notebook']}) for {', '.join(node['cells'])}")
-        results[key] = run_experiment(node['notebook'], node['params'], runs_dir, log=lambda m: say(f"[{node['id']}] {m}"), wait=True)
+    def run_one(key, side):
+        node, t0, threads = plan[key], time.perf_counter(), stage_threads(side)
+        say(f"--- {node['id']} ({node['notebook']}{f', {threads} threads' if threads else ''}) for {', '.join(node['cells'])}")
+        results[key] = run_experiment(node['notebook'], node['params'], runs_dir, log=lambda m: say(f"[{node['id']}] {m}"), wait=True, threads=threads)
         say(f"--- {node['id']} {results[key].status} in {(time.perf_counter() - t0) / 60:.1f} min")
         return results[key].status != 'failed'
     def skip(key):
         node = plan[key]
         results[key] = record_skip(node['notebook'], node['params'], runs_dir, f"not run: a stage it needs ({sorted(node['needs'])}) did not finish")
-    with _threads_per_job(jobs, say): run_graph(list(plan), {k: n['needs'] for k, n in plan.items()}, run_one, jobs, say, on_skip=skip)
+    run_graph(list(plan), {k: n['needs'] for k, n in plan.items()}, run_one, jobs, say, on_skip=skip)
     status, why = {}, {}                                                                  # a cell fails with its first failed stage
     for key, node in plan.items():
         for name in node['cells']:
