@@ -352,7 +352,8 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
     def run_one(i, side):
         with lock: params = chain_params(chain, stages[i], folders)
         threads = stage_threads(side)
-        say(f"--- stage {i} ({stages[i]['notebook']}{f', {threads} threads' if threads else ''})")
+        how = f", {threads} thread{'s' * (threads > 1)}" if threads else ''
+        say(f"--- stage {i} ({stages[i]['notebook']}{how})")
         res = run_experiment(stages[i]['notebook'], params, runs_dir, log=lambda m: say(f"[{i}] {m}"), wait=True, threads=threads)
         with lock: results[i], folders[i] = res, res.folder
         return res.status != 'failed'

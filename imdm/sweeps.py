@@ -169,7 +169,8 @@ def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells
     say(f"=== sweep {sweep['name']}: {len(cells or all_cells)} cells, {len(plan)} distinct stages ({done} finished already)")
     def run_one(key, side):
         node, t0, threads = plan[key], time.perf_counter(), stage_threads(side)
-        say(f"--- {node['id']} ({node['notebook']}{f', {threads} threads' if threads else ''}) for {', '.join(node['cells'])}")
+        how = f", {threads} thread{'s' * (threads > 1)}" if threads else ''
+        say(f"--- {node['id']} ({node['notebook']}{how}) for {', '.join(node['cells'])}")
         results[key] = run_experiment(node['notebook'], node['params'], runs_dir, log=lambda m: say(f"[{node['id']}] {m}"), wait=True, threads=threads)
         say(f"--- {node['id']} {results[key].status} in {(time.perf_counter() - t0) / 60:.1f} min")
         return results[key].status != 'failed'
