@@ -211,7 +211,8 @@ command('synthetic', 'the synthetic experiment (Tables 1-2): train, distil, eval
 
 # %% ../nbs/95_cli.ipynb #ad268038
 def _run_args(p):
-    chains = ', '.join(sorted(q.stem for q in (Path(imdm.__file__).parent / 'params').glob('*.json')))
+    from imdm.runner import params_dir
+    chains = ', '.join(sorted(q.stem for q in params_dir().glob('*.json')))
     p.add_argument('chain', help=f'a chain name ({chains}) or a JSON file')
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--only', nargs='*', default=None, metavar='STAGE', help='run only these stage ids (the others must have run)')
