@@ -289,7 +289,7 @@ def _sweep(args) -> int:
         plan = sweep_plan(sweep, args.runs_dir, args.cells)
         for key, node in plan.items():
             state = folder_state(Path(args.runs_dir) / key)
-            print(f"{node['id']:<22}{key:<24}{state:<10}{', '.join(node['cells'])}")
+            print(f"{node['id']:<22}{key:<24}{state:<13}{', '.join(node['cells'])}")
         return 0
     res = gather_sweep(sweep, args.runs_dir) if args.gather else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells)
     out = write_sweep(res, args.out or Path('results') / 'sweeps' / sweep['name'])
