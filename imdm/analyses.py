@@ -27,7 +27,7 @@ from .sweeps import cell_folders
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws',
            'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain', 'shuffled', 'pair_measures',
            'generalisation', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise',
-           'x_theta_stats', 'sdtt_divergence']
+           'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -297,5 +297,38 @@ def sdtt_divergence(teacher_run:str, bwd_run:str, fwd_run:str, eval_runs:list[st
                    'Gen PPL at 2 steps (256 samples, the preset judge); x_theta on one validation batch',
            'gen_ppl_2_steps': rows, 'x_theta': stats}
     log(json.dumps(res, indent=1))
+    if out is not None: write_json(out, res)
+    return res
+
+# %% ../nbs/84_analyses.ipynb #cffac49a
+@torch.no_grad()
+def mask_state_spread(model, # a Denoiser with noise (an IMDM), in eval mode
+                      n:int=1024, # pairs of noise draws (and of tokens) in the embedding measures
+                      batch:int=8, # all-mask sequences, each with two noise draws, for the KL at t = 1
+                      seed:int=0) -> dict:
+    "How far apart two draws of the noise put a mask state: in the embedding, against two random tokens, and in $x_\\theta$ at t = 1."
+    if not model.is_imdm: raise ValueError("mask_state_spread needs an IMDM denoiser (one with noise); got an MDLM (noise=None)")
+    g, V, m = torch.Generator().manual_seed(seed), model.vocab_size, model.mask_id
+    E = model.backbone.vocab_embed.embedding.float()                                   # (V, D)
+    shift = model.mask_embedding(model.noise.draw((n, 2), g)).float()                  # (n, 2, D)
+    ab = torch.randint(0, V - 1, (n, 2), generator=g)
+    ab = ab + (ab >= m).long()                                                         # (n, 2) tokens other than the mask
+    ab = ab[ab[:, 0] != ab[:, 1]]
+    state_distance = (shift[:, 0] - shift[:, 1]).norm(dim=-1).mean().item()
+    token_distance = (E[ab[:, 0]] - E[ab[:, 1]]).norm(dim=-1).mean().item()
+    z = torch.full((batch, model.length), m)                                            # (B, L) all masked
+    t = torch.ones(batch)
+    lp_a, lp_b = (log_probs(model.logits(z, model.noise.draw(z.shape, g), t), m) for _ in range(2))   # (B, L, V) each
+    return {'shift_norm': shift.norm(dim=-1).mean().item() / E[m].norm().item(),
+            'state_distance': state_distance, 'token_distance': token_distance,
+            'distinctness': state_distance / token_distance,
+            'kl_at_source': kl(lp_a, lp_b).mean().item()}
+
+def mask_states(runs:dict[str, str], out:str|Path|None='results/mask_states.json', log=print) -> dict:
+    "`mask_state_spread` of each named IMDM (a run folder or a saved model folder)."
+    res = {}
+    for name, run in runs.items():
+        res[name] = {'run': Path(run).name, **mask_state_spread(load_model(model_path(run)).eval())}
+        log(f"{name}: " + ', '.join(f"{k} {v:.4g}" for k, v in res[name].items() if k != 'run'))
     if out is not None: write_json(out, res)
     return res

@@ -300,11 +300,12 @@ def _sweep(args) -> int:
 command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
 
 # %% ../nbs/95_cli.ipynb #5b324e53
-ANALYSES = ('draws', 'chain', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence')
+ANALYSES = ('draws', 'chain', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence', 'mask-states')
 
 def _analyse_args(p):
     p.add_argument('analysis', choices=ANALYSES)
-    p.add_argument('runs', nargs='*', help='chain: chain names; small-coupling, redi-noise: NAME=run,run[,run]; sdtt-divergence: TEACHER BWD FWD EVAL...')
+    p.add_argument('runs', nargs='*', help='chain: chain names; small-coupling, redi-noise: NAME=run,run[,run]; sdtt-divergence: TEACHER BWD FWD EVAL...; '
+                                             'mask-states: NAME=run (an IMDM stage folder or model folder)')
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
     p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
@@ -313,11 +314,11 @@ def _analyse_args(p):
     p.add_argument('--coupling', default=None, help="redi-noise: the IMDM student's coupling run")
 
 def _named_runs(items:list[str]) -> dict:
-    "`NAME=a,b[,c]` arguments as {NAME: (a, b, ...)}."
+    "`NAME=a,b[,c]` arguments as {NAME: (a, b, ...)}; the last '=' ends the name."
     out = {}
     for item in items:
-        name, sep, runs = item.partition('=')
-        if not sep or not runs: raise ValueError(f"{item!r} must look like NAME=run,run")
+        name, sep, runs = item.rpartition('=')   # names may hold '=' (d=64=run), run folders do not
+        if not (sep and name and runs): raise ValueError(f"{item!r} must look like NAME=run,run")
         out[name] = tuple(runs.split(','))
     return out
 
@@ -335,6 +336,11 @@ def _analyse(args) -> int:
     elif args.analysis == 'redi-noise':
         if not args.coupling: raise ValueError("redi-noise needs --coupling (the IMDM student's coupling run)")
         A.redi_noise(args.coupling, _named_runs(args.runs), **out)
+    elif args.analysis == 'mask-states':
+        named = _named_runs(args.runs)
+        if not named or any(len(v) != 1 for v in named.values()):
+            raise ValueError(f"mask-states needs NAME=run arguments, one run each; got {args.runs}")
+        A.mask_states({k: v[0] for k, v in named.items()}, **out)
     else:
         if len(args.runs) < 4: raise ValueError(f"sdtt-divergence needs TEACHER BWD FWD EVAL...; got {args.runs}")
         A.sdtt_divergence(*args.runs[:3], args.runs[3:], **out)
