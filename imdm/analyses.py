@@ -325,10 +325,10 @@ def mask_state_spread(model, # a Denoiser with noise (an IMDM), in eval mode
             'kl_at_source': kl(lp_a, lp_b).mean().item()}
 
 def mask_states(runs:dict[str, str], out:str|Path|None='results/mask_states.json', log=print) -> dict:
-    "`mask_state_spread` of each named IMDM (a run folder or a saved model folder)."
+    "`mask_state_spread` of each named IMDM (a run folder or a saved model folder, recorded as given)."
     res = {}
     for name, run in runs.items():
-        res[name] = {'run': Path(run).name, **mask_state_spread(load_model(model_path(run)).eval())}
+        res[name] = {'run': str(run), **mask_state_spread(load_model(model_path(run)).eval())}
         log(f"{name}: " + ', '.join(f"{k} {v:.4g}" for k, v in res[name].items() if k != 'run'))
     if out is not None: write_json(out, res)
     return res
