@@ -4,6 +4,7 @@
 
 # %% ../nbs/40_samplers.ipynb #de93760a
 from __future__ import annotations
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -18,7 +19,8 @@ from .denoisers import Denoiser, mask_out
 
 # %% auto #0
 __all__ = ['MASK_STATES', 'DRAWS', 'mdm_posterior', 'imdm_posterior', 'draw_tokens', 'keep_states', 'redraw_states',
-           'noise_draws', 'Cache', 'Ancestral', 'Sample', 'check_state', 'sample', 'prefix_condition', 'generate']
+           'noise_draws', 'Cache', 'Ancestral', 'Sample', 'check_state', 'network_rng', 'sample', 'prefix_condition',
+           'generate']
 
 # %% ../nbs/40_samplers.ipynb #8f06b3ff
 def mdm_posterior(alpha_t:float, alpha_s:float) -> dict:
@@ -173,6 +175,17 @@ def check_state(denoiser:Denoiser, state:Noised):
     if denoiser.is_imdm and (eta is None or eta.shape != (*z.shape, denoiser.noise.dim)):
         raise ValueError(f"an IMDM needs eta of shape {(*z.shape, denoiser.noise.dim)}; got {None if eta is None else tuple(eta.shape)}")
 
+@contextmanager
+def network_rng(denoiser:Denoiser, generator:torch.Generator|None):
+    "For the block, seed the global RNG from `generator` when the network draws from it (Di4C's latents); restore it after."
+    if generator is None or not denoiser.backbone.config.latent_dim:
+        yield
+        return
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))   # Di4C only: other models' samples stay as they were
+    with torch.random.fork_rng(devices=[generator.device] if generator.device.type == 'cuda' else []):
+        torch.manual_seed(seed)
+        yield
+
 @torch.no_grad()
 def sample(denoiser:Denoiser, schedule:Schedule, sampler:Ancestral,
            state:Noised, # where to start: the prior, or a partially masked sequence
@@ -185,7 +198,7 @@ def sample(denoiser:Denoiser, schedule:Schedule, sampler:Ancestral,
     ts = ts.tolist() if ts.ndim == 1 else ts                                           # floats, or (B,) rows
     show = sampler.steps >= 256 if sampler.progress is None else sampler.progress
     cache = None
-    with eval_mode(denoiser):
+    with eval_mode(denoiser), network_rng(denoiser, generator):
         for t, s in tqdm(zip(ts[:-1], ts[1:]), total=sampler.steps, disable=not show, desc='sampling', leave=False):
             state, cache = sampler.step(denoiser, schedule, state, t, s, cache, generator, noise)
     return Sample(state.z, cache.calls)
