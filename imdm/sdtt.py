@@ -17,12 +17,12 @@ from .core import Config, check_int, check_float, check_choice, world, barrier, 
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, mask_out
-from .samplers import Ancestral, DRAWS
+from .samplers import Ancestral, Cache, DRAWS, noise_draws
 from .training import TrainConfig, TrainState, train, resume_rounds
 from .checkpoints import save_model, load_model
 
 # %% auto #0
-__all__ = ['DIVERGENCES', 'log_probs', 'kl', 'teacher_targets', 'sdtt_loss', 'SDTTConfig', 'sdtt']
+__all__ = ['DIVERGENCES', 'log_probs', 'kl', 'teacher_targets', 'sdtt_state', 'sdtt_loss', 'SDTTConfig', 'sdtt']
 
 # %% ../nbs/60_sdtt.ipynb #2da4df92
 def log_probs(logits:Tensor, mask_id:int) -> Tensor:
@@ -47,11 +47,13 @@ def teacher_targets(teacher:Denoiser, schedule:Schedule, zt:Noised, # the studen
                     generator:torch.Generator|None=None,
                     rows:Tensor|None=None, # (B, L) bool, default the positions masked in zt
                     draws:str='independent', # the teacher's draws: 'independent', or read from the student's noise ('noise')
-                    noise:NoiseSpec|None=None) -> Tensor: # the spec of zt.eta (the student's), for an MDLM teacher's noise-driven draws
+                    noise:NoiseSpec|None=None, # the spec of zt.eta (the student's), for an MDLM teacher's noise-driven draws
+                    levels:Tensor|None=None) -> Tensor: # (B, L, 2) draws='noise': levels and token points of a run from t = 1 (`sdtt_state`); None: from t
     "At `rows`: the teacher's $\\log x_\\theta$ at the step that unmasked each position (or its last step's, if still masked), (M, V)."
     if rows is None: rows = zt.z == teacher.mask_id
     sampler = Ancestral(steps=steps_per_target, cache=False, draws=draws)
-    state, target, t_k, cache = zt, None, t.double(), None
+    state, target, t_k = zt, None, t.double()
+    cache = None if levels is None else Cache(None, 0, levels)                        # the steps read the run's draws
     for _ in range(steps_per_target):
         s_k = (t_k - dt).clamp(min=0)
         new, cache = sampler.step(teacher, schedule, state, t_k, s_k, cache, generator, noise)   # the cache carries the draws
@@ -63,6 +65,20 @@ def teacher_targets(teacher:Denoiser, schedule:Schedule, zt:Noised, # the studen
 
 # %% ../nbs/60_sdtt.ipynb #28a2e74a
 DIVERGENCES = ('kl-bwd', 'kl-fwd')
+
+def sdtt_state(student:Denoiser, schedule:Schedule, x0:Tensor, # (B, L) clean tokens
+               t:Tensor, # (B,) times
+               generator:torch.Generator|None=None,
+               draws:str='independent') -> tuple[Noised, Tensor|None]: # z_t, and with draws='noise' the run's levels (B, L, 2)
+    "The student's input $z_t$; with `draws='noise'`, the state a noise-driven run from t = 1 reaches at t, and that run's draws."
+    zt = student.process(schedule).corrupt(x0, t, generator)                          # the student's noise, shared
+    if draws != 'noise': return zt, None
+    # the student's sampler fixes each position's level from its noise at t = 1, and a position is still masked at t
+    # iff its level exceeds alpha_t: the teacher's steps and z_t must follow the same levels, or the student learns
+    # its noise-to-timing map on levels its sampler never produces
+    levels = noise_draws(tuple(x0.shape), schedule.alpha(torch.ones_like(t, dtype=torch.float64)), zt.eta, student.noise, generator)
+    z = torch.where(levels[..., 0] <= schedule.alpha(t.double())[:, None], x0, student.mask_id)   # (B, L)
+    return zt._replace(z=z), levels
 
 def sdtt_loss(student:Denoiser, teacher:Denoiser, schedule:Schedule,
               x0:Tensor, # (B, L) clean tokens
@@ -76,10 +92,10 @@ def sdtt_loss(student:Denoiser, teacher:Denoiser, schedule:Schedule,
     "The divergence between student and teacher on positions masked in $z_t$, averaged over them."
     check_choice('divergence', divergence, list(DIVERGENCES))
     t = sample_t(x0.shape[0], t_eps, generator=generator, device=x0.device)
-    zt = student.process(schedule).corrupt(x0, t, generator)                          # the student's noise, shared
+    zt, levels = sdtt_state(student, schedule, x0, t, generator, draws)
     rows = zt.z == student.mask_id
     if valid is not None: rows = rows & valid
-    target = teacher_targets(teacher, schedule, zt, t, dt, steps_per_target, generator, rows, draws, student.noise)   # (M, V)
+    target = teacher_targets(teacher, schedule, zt, t, dt, steps_per_target, generator, rows, draws, student.noise, levels)   # (M, V)
     pred = log_probs(student.logits(zt.z, zt.eta, t, rows), student.mask_id)         # (M, V)
     div = kl(pred, target) if divergence == 'kl-bwd' else kl(target, pred)             # (M,)
     return div.sum() / rows.sum().clamp(min=1)
