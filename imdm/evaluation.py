@@ -26,7 +26,7 @@ __all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'continuation_sc
 
 # %% ../nbs/71_evaluation.ipynb #a15f3324
 def eos_weights(ids:Tensor, eos:int) -> Tensor:
-    "MDLM/DUO's token weights for targets `ids` (B, T): every non-EOS token, plus the first EOS of each row."
+    "MDLM/DUO's token weights for whole rows `ids` (B, T): every non-EOS token, plus the first EOS of each row (slice `[:, 1:]` for targets)."
     is_eos = ids == eos
     first = is_eos & (is_eos.long().cumsum(-1) == 1)
     return (~is_eos) | first
@@ -56,7 +56,7 @@ class HFJudge:
             logits = self.model(**enc).logits[:, :-1].float()                         # (B, T-1, V)
             tgt = enc['input_ids'][:, 1:]
             nll = F.cross_entropy(logits.transpose(1, 2), tgt, reduction='none')        # (B, T-1)
-            w = eos_weights(tgt, eos) & enc['attention_mask'][:, 1:].bool()
+            w = eos_weights(enc['input_ids'], eos)[:, 1:] & enc['attention_mask'][:, 1:].bool()   # the first EOS of the row, not of its targets
             if skip is not None:                                                        # target j is token j + 1
                 first = torch.tensor(skip[i:i + self.batch_size], device=self.device)[:, None]
                 w = w & (torch.arange(1, tgt.shape[1] + 1, device=self.device) >= first)
