@@ -110,17 +110,20 @@ def make_coupling(teacher:Denoiser, schedule:Schedule, sampler:Ancestral,
     parts = []
     for k in tqdm(range(part[0], -(-n // shard_size), part[1]), disable=not progress, desc='coupling', leave=False):
         path = None if out is None else out / f"shard_{k:05d}.safetensors"
-        if path is not None and path.exists():
-            parts.append(_load_shard(path, device))
-            continue
         m = min(shard_size, n - k * shard_size)
-        part = coupling_shard(teacher, schedule, sampler, m, length, noise, make_generator(seed * 1_000_003 + k, device), source_fn)
+        if path is not None and path.exists():
+            shard = _load_shard(path, device)
+            if len(shard) != m: raise ValueError(f"{path} holds {len(shard)} pairs where shard {k} of n={n}, shard_size={shard_size} "
+                                                 f"needs {m}: the folder was written for another coupling; remove it or use another out_dir")
+            parts.append(shard)
+            continue
+        shard = coupling_shard(teacher, schedule, sampler, m, length, noise, make_generator(seed * 1_000_003 + k, device), source_fn)
         if path is not None:
             tmp = path.with_name(path.name + '.tmp')
-            save_file({k_: v.contiguous().cpu() for k_, v in part.tensors().items()}, tmp)
+            save_file({k_: v.contiguous().cpu() for k_, v in shard.tensors().items()}, tmp)
             fault_point('coupling-shard')                                                # the fault tests die here, half way
             os.replace(tmp, path)                                                        # a shard is all or nothing
-        parts.append(part)
+        parts.append(shard)
     return Coupling.cat(parts)
 
 # %% ../nbs/61_redi.ipynb #2d7563ad
@@ -251,7 +254,7 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
 def source_loss(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256,
                 at:float=1.0, # where on the bridge: 1 is the source, 0.5 the state at half the source's time
                 seed:int=0) -> float: # fixes which positions the bridged state reveals
-    "`student`'s loss at the sources of `coupling` (the completions' NELBO from the sources, nats per masked token), or part way to them."
+    "`student`'s loss at the sources of `coupling` (the completions' NELBO per token; at all-mask sources, nats per masked token), or part way to them."
     check_float('at', at, 0., 1., open_lo=True)
     batches = [coupling[i:i + batch_size] for i in range(0, len(coupling), batch_size)]
     g = torch.Generator(coupling.x0.device).manual_seed(seed)
@@ -259,7 +262,7 @@ def source_loss(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_si
         return sum(redi_loss(student, schedule, b, g, t=b.t * at).item() * len(b) for b in batches) / len(coupling)
 
 def noise_reliance(student:Denoiser, schedule:Schedule, coupling:Coupling, batch_size:int=256, seed:int=0, at:float=1.0) -> float:
-    "Rise of `student`'s source loss on `coupling` (nats per masked token, at bridge point `at`) when each pair's noise is swapped for another pair's."
+    "Rise of `student`'s source loss on `coupling` (NELBO per token, at bridge point `at`) when each pair's noise is swapped for another pair's."
     if not student.is_imdm or coupling.eta is None: return 0.
     shuffled = Coupling(coupling.z1, coupling.eta[torch.randperm(len(coupling), generator=torch.Generator().manual_seed(seed))],
                         coupling.x0, coupling.t)
