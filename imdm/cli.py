@@ -218,6 +218,9 @@ def _run_args(p):
     p.add_argument('--only', nargs='*', default=None, metavar='STAGE', help='run only these stage ids (the others must have run)')
     p.add_argument('--jobs', type=int, default=1, help='stages run side by side where independent (they share the cores; one that runs alone gets all)')
     p.add_argument('--plan', action='store_true', help='run nothing; list each stage, its run folder and its state')
+    p.add_argument('--redo', nargs='*', default=None, metavar='STAGE',
+                   help='run these stages again even if finished, e.g. after a library fix (run keys do not see the library); '
+                        'their earlier folders move to RUNS_DIR/.replaced/')
 
 def _run(args) -> int:
     from imdm.runner import run_chain, load_chain, folder_state
@@ -228,7 +231,7 @@ def _run(args) -> int:
             print(f"{i:<26}{s['notebook']:<13}{f.name:<24}{folder_state(f)}")
         return 0
     t0 = time.perf_counter()
-    results = run_chain(args.chain, args.runs_dir, args.only, args.jobs, log=lambda m: print(m, flush=True))
+    results = run_chain(args.chain, args.runs_dir, args.only, args.jobs, log=lambda m: print(m, flush=True), redo=args.redo)
     bad = {s: [r.key for r in results if r.status == s] for s in ('failed', 'skipped')}
     if any(bad.values()):
         print(f"chain stopped after {(time.perf_counter() - t0) / 60:.1f} min: failed {bad['failed']}, skipped {bad['skipped']} "

@@ -4,7 +4,7 @@
 
 # %% ../nbs/81_runner.ipynb #e7d8f727
 from __future__ import annotations
-import hashlib, importlib, json, math, os, shutil, socket, threading, time
+import hashlib, importlib, json, math, os, socket, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,7 +171,11 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
         error = f"{key} is being run by {other}; wait for it to finish, or stop it (a later run resumes in the folder)"
         log(f"{key}: not run: {error}")
         return RunResult(name, key, str(folder), 'failed', 0., error)
-    if overwrite: shutil.rmtree(folder, ignore_errors=True)
+    if overwrite and folder.exists():                                           # moved aside, not deleted: a redo that fails loses nothing
+        aside = runs_dir / '.replaced' / f"{key}-{time.strftime('%Y%m%dT%H%M%S')}"
+        aside.parent.mkdir(exist_ok=True)
+        folder.rename(aside)
+        log(f"{key}: its earlier run moved to {aside}")
     resumed, attempts = folder.exists(), _attempts(folder)
     folder.mkdir(exist_ok=True)
     write_json(RunFolder(folder).params, params, default=str)
@@ -314,7 +318,7 @@ def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print, on_skip
                 status[i] = 'ok' if running.pop(i).result() else 'failed'
     return status
 
-def _check_stages(chain:dict, only, jobs) -> dict:
+def _check_stages(chain:dict, only, jobs, redo=None) -> dict:
     "Every stage's parameters checked (references stand in for folders), before anything runs; the stages' needs."
     stages = {s['id']: s for s in chain['stages']}
     needs = {i: stage_needs(s) for i, s in stages.items()}
@@ -325,6 +329,9 @@ def _check_stages(chain:dict, only, jobs) -> dict:
         except ValueError as e: raise ValueError(f"stage {i!r} ({stages[i]['notebook']}): {e}") from None
     if only is not None:
         if unknown := [i for i in only if i not in stages]: raise ValueError(f"--only names {unknown}, which are not stages of this chain: {list(stages)}")
+    if redo:
+        if unknown := [i for i in redo if i not in stages]: raise ValueError(f"--redo names {unknown}, which are not stages of this chain: {list(stages)}")
+        if only is not None and (left := [i for i in redo if i not in only]): raise ValueError(f"--redo names {left}, which --only {only} leaves out")
     check_int('jobs', jobs, 1)
     return needs
 
@@ -338,10 +345,11 @@ def record_skip(name:str, params:dict, runs_dir:Path, error:str) -> RunResult:
                                             'attempts': _attempts(folder), 'error': error}, default=str)
     return RunResult(name, key, str(folder), 'skipped', 0., error)
 
-def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None, jobs:int=1, log=print) -> list[RunResult]:
+def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None, jobs:int=1, log=print,
+              redo:list[str]|None=None) -> list[RunResult]: # stages run again even if finished (after a fix in the library, which run keys do not see)
     "Run a chain's stages once the stages they name have finished, `jobs` at a time; finished ones are skipped, a skip for a failed need recorded."
     chain = load_chain(chain) if isinstance(chain, str) else check_chain(chain, notebook_paths=True)   # Python callers may run their own notebooks
-    needs = _check_stages(chain, only, jobs)
+    needs, redo = _check_stages(chain, only, jobs, redo), set(redo or ())
     runs_dir, folders, results = _folder(runs_dir).resolve(), {}, {}
     stages = {s['id']: s for s in chain['stages']}
     todo = [i for i in stages if only is None or i in only]
@@ -354,7 +362,8 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
         threads = stage_threads(side)
         how = f", {threads} thread{'s' * (threads > 1)}" if threads else ''
         say(f"--- stage {i} ({stages[i]['notebook']}{how})")
-        res = run_experiment(stages[i]['notebook'], params, runs_dir, log=lambda m: say(f"[{i}] {m}"), wait=True, threads=threads)
+        res = run_experiment(stages[i]['notebook'], params, runs_dir, overwrite=i in redo, log=lambda m: say(f"[{i}] {m}"), wait=True,
+                             threads=threads)
         with lock: results[i], folders[i] = res, res.folder
         return res.status != 'failed'
     def skip(i):
