@@ -4,7 +4,7 @@
 
 # %% ../nbs/45_checkpoints.ipynb #7f347b24
 from __future__ import annotations
-import json, os, pickle, shutil, types
+import json, os, pickle, shutil, types, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -234,10 +234,13 @@ class _SafeUnpickler(pickle.Unpickler):
         return type(name, (Opaque,), {'pickled_as': f'{module}.{name}'})         # a fresh inert class per name
 
 _SAFE_PICKLE = types.ModuleType('imdm_safe_pickle')
-_SAFE_PICKLE.Unpickler, _SAFE_PICKLE.load, _SAFE_PICKLE.__version__ = _SafeUnpickler, pickle.load, '1'
+_SAFE_PICKLE.Unpickler, _SAFE_PICKLE.__version__ = _SafeUnpickler, '1'
+_SAFE_PICKLE.load = lambda f, **kw: _SafeUnpickler(f, **kw).load()              # torch's legacy reader calls load(), not Unpickler
 
 def read_lightning_checkpoint(path:str|Path) -> dict:
     "A Lightning `.ckpt` as nested dicts of tensors; every other pickled object is an inert `Opaque` (no pickled code runs)."
+    if not zipfile.is_zipfile(path):                                                 # Lightning saves torch's zip format
+        raise ValueError(f"{path} is not a zip-format torch checkpoint (what Lightning writes); other formats are refused unread")
     return torch.load(path, map_location='cpu', pickle_module=_SAFE_PICKLE, weights_only=False)
 
 # %% ../nbs/45_checkpoints.ipynb #a9f29ca2
