@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import Config, Registry, check_choice, check_int, check_float, check_device, write_json, world, barrier, RunFolder
+from .core import Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier, RunFolder
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -131,6 +131,8 @@ class TrainStage(Config):
         check_int('batch_size', self.batch_size, 1)
         check_int('val_batches', self.val_batches, 1)
         check_device(self.device)
+        if not TRAIN_KINDS[self.kind].noisy and (self.noise is not None or self.mask_mlp != 'workbench'):   # else a sweep over them trains one model
+            raise ValueError(f"noise={self.noise} and mask_mlp={self.mask_mlp!r} apply only to kind='imdm'; kind={self.kind!r} has no noise")
         if self.init is not None:
             cfg = check_model_ref('init', self.init, (TRAIN_KINDS[self.kind].saved_as,))
             if cfg and not TRAIN_KINDS[self.kind].noisy and cfg['model'].get('noise') is not None:
@@ -165,7 +167,7 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     state = train(model, loss, cfg, state=state, ckpt_dir=ckpt, val_fn=val_fn, log=log)
     if world()[0] == 0: save_model(model, RunFolder(out).model, state.ema, {'stage': 'train', 'params': params})
     final = {}
-    with (state.ema.applied(model) if state.ema else torch.no_grad()):
+    with (state.ema.applied(model) if state.ema else torch.no_grad()), eval_mode(model):   # train() leaves it in train mode: no dropout here
         final = val_fn(state)
     metrics = {'stage': 'train', 'kind': p.kind, 'steps': state.step, 'seconds': time.perf_counter() - t0,
                'final_val_ppl (EMA)': final['val_ppl'], 'history': state.history,
@@ -368,6 +370,8 @@ class EvalStage(Config):
         for s in self.steps: check_int('steps', s, 1)
         self.sampler()                                                                 # draws and mask_state, checked together
         check_choice('mauve_features', self.mauve_features, ['minilm', 'judge'])
+        if self.mauve_features == 'judge' and not self.judge.startswith('hf:'):
+            raise ValueError(f"mauve_features='judge' needs a Hugging Face judge ('hf:<name>'); judge={self.judge!r} has no features: use 'minilm'")
         for k in ('samples', 'batch_size', 'judge_max_length', 'mauve_prefix', 'mauve_continuations', 'mauve_runs'): check_int(k, getattr(self, k), 1)
         check_int('cond_length', self.cond_length, self.mauve_prefix + 1)          # something to continue
         check_int('mauve_prompts', self.mauve_prompts, 0)

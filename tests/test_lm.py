@@ -85,3 +85,16 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     # averaged gradients = the whole batch's, up to float summation order (which AdamW amplifies where gradients are
     # tiny); a rank training alone, or on the other rank's data, is off by about the size of a step
     assert gap < 1e-3 * moved, (gap, moved)
+
+
+def test_ar_final_validation_runs_without_dropout(tmp_path):
+    from imdm.checkpoints import load_model
+    from imdm.lm_experiment import TrainStage, _ar_val, open_data
+    f = params(tmp_path, kind='ar', model={'dropout': 0.5}, train={'ema': None, 'lr': 1e-2}, val_batches=2)
+    out = stage(['train', str(f), '--out', str(tmp_path / 'ar')])
+    assert out.returncode == 0, out.stderr[-3000:]
+    reported = json.loads((tmp_path / 'ar' / 'metrics.json').read_text())['final_val_ppl (EMA)']
+    p = TrainStage.from_dict(json.loads(f.read_text()))
+    *_, val = open_data(p.data, p.batch_size, p.train.seed, 'cpu')
+    model = load_model(tmp_path / 'ar' / 'model').eval()                 # no EMA: the saved weights are the trained ones
+    assert abs(reported - _ar_val(model, val, p.val_batches)) < 1e-6 * reported   # in train mode it read 11% lower
