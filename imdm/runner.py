@@ -353,9 +353,8 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
     runs_dir, folders, results = _folder(runs_dir).resolve(), {}, {}
     stages = {s['id']: s for s in chain['stages']}
     todo = [i for i in stages if only is None or i in only]
-    for i in stages:                      # the folders of stages not run now, where they do not wait on one that is
-        if i not in todo and needs[i] <= set(folders):
-            folders[i] = str(runs_dir / run_key(stages[i]['notebook'], chain_params(chain, stages[i], folders)))
+    for i in stages:                      # every stage's folder, from run keys: a stage not run now may name one that is
+        folders[i] = str(runs_dir / run_key(stages[i]['notebook'], chain_params(chain, stages[i], folders)))
     lock, say = threading.Lock(), _serial(log)
     def run_one(i, side):
         with lock: params = chain_params(chain, stages[i], folders)
