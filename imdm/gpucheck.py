@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .core import Config, check_choice, check_device, check_float, check_int, make_generator, nested, write_json
-from .dit import DiT, DiTConfig, dit_config, flash_attn_func
+from .dit import DIT_PRESETS, DiT, DiTConfig, dit_config, flash_attn_func
 from .forward import NoiseSpec
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
@@ -61,6 +61,7 @@ class Shape(Config):
     steps: int = 300              # optimizer steps (or distillation steps) timed
 
     def __post_init__(self):
+        check_choice('preset', self.preset, list(DIT_PRESETS))
         for k in ('vocab_size', 'length', 'batch', 'steps'): check_int(k, getattr(self, k), 2 if k == 'vocab_size' else 1)
 
     def dit(self) -> DiTConfig: return dit_config(self.preset, vocab_size=self.vocab_size, length=self.length, dropout=0.)
@@ -82,6 +83,8 @@ class GpuCheck(Config):
 
     def __post_init__(self):
         for k in ('lm1b', 'long', 'distil', 'sample'): nested(k, Shape, getattr(self, k))
+        if not isinstance(self.sample_steps, (list, tuple)) or not self.sample_steps:   # checked now, not after minutes of device time
+            raise ValueError(f"sample_steps={self.sample_steps!r} must list at least one step count, e.g. [2, 16]")
         for s in self.sample_steps: check_int('sample_steps', s, 1)
         for k in ('noise_dim', 'coupling_steps'): check_int(k, getattr(self, k), 1)
         check_int('warmup', self.warmup, 0)

@@ -34,6 +34,8 @@ def check_sweep(sweep, where:str='the sweep') -> dict:
         bad(f"name={sweep.get('name')!r} must be letters, digits, '-' and '_' (it names the results folder)")
     if not isinstance(sweep.get('chain'), str): bad(f"chain={sweep.get('chain')!r} must name a chain preset or file")
     if ('cells' in sweep) == ('axes' in sweep): bad("give either cells (named overrides) or axes (lists of values), not both or neither")
+    for key in ('base', 'cells', 'axes'):
+        if key in sweep and not isinstance(sweep[key], dict): bad(f"{key} must be a JSON object, not {type(sweep[key]).__name__} {sweep[key]!r}")
     groups = [sweep.get('base', {})] + list(sweep.get('cells', {}).values()) + [dict.fromkeys(sweep.get('axes', {}))]
     for g in groups:
         if not isinstance(g, dict): bad(f"overrides must be objects of 'stage.key': value, not {g!r}")
@@ -46,6 +48,7 @@ def check_sweep(sweep, where:str='the sweep') -> dict:
     if not isinstance(r, dict) or not isinstance(r.get('stage'), str) or not isinstance(r.get('y'), str):
         bad(f"report={r!r} must name the stage to read and the metric y to plot")
     if extra := sorted(set(r) - set(REPORT_KEYS)): bad(f"report has unknown keys {extra}; allowed keys are {REPORT_KEYS}")
+    if not isinstance(r.get('where', {}), dict): bad(f"report where={r['where']!r} must be an object of column: value")
     if 'baseline' in r and r['baseline'] not in (names := list(sweep_cells(sweep))): bad(f"report baseline={r['baseline']!r} is not a cell: {names}")
     return sweep
 
