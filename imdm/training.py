@@ -4,7 +4,7 @@
 
 # %% ../nbs/50_training.ipynb #30196b4e
 from __future__ import annotations
-import json, math, shutil, time
+import json, math, shutil, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +20,8 @@ from .checkpoints import model_spec, canonical_spec, build_model, atomic_dir, re
 
 # %% auto #0
 __all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'EMA', 'LossModule', 'TrainState', 'make_state',
-           'train_step', 'train', 'save_checkpoint', 'checkpoints', 'checkpoint_problem', 'latest_checkpoint',
-           'load_checkpoint', 'resume_rounds']
+           'train_step', 'train', 'rank_rng_states', 'rank_rng', 'save_checkpoint', 'checkpoints', 'checkpoint_problem',
+           'latest_checkpoint', 'load_checkpoint', 'resume_rounds']
 
 # %% ../nbs/50_training.ipynb #f7695b58
 @dataclass(frozen=True)
@@ -196,13 +196,29 @@ def train(model:nn.Module, loss_fn:LossFn, config:TrainConfig, state:TrainState|
             if log is not None and rank == 0:
                 log(f"step {state.step}/{config.steps}: " + ', '.join(f"{k} {v:.4g}" for k, v in rec.items() if k not in ('step', 'partial', 'seconds')))
         if ckpt_dir is not None and (state.step == config.steps or (config.ckpt_every and state.step % config.ckpt_every == 0)):
-            if rank == 0: save_checkpoint(state, config, ckpt_dir)
+            rngs = rank_rng_states(state.generator)                             # a collective: every rank gives its stream
+            if rank == 0: save_checkpoint(state, config, ckpt_dir, rngs)
             barrier()
     bar.close()
     return state
 
 # %% ../nbs/50_training.ipynb #0e839236
-def save_checkpoint(state:TrainState, config:TrainConfig, ckpt_dir:str|Path) -> Path:
+def rank_rng_states(generator:torch.Generator) -> list[Tensor]:
+    "Every rank's generator state, gathered on every rank (all ranks must call it); one state in a single process."
+    rank, size = world()
+    if size == 1: return [generator.get_state()]
+    import torch.distributed as dist
+    states = [None] * size
+    dist.all_gather_object(states, generator.get_state().cpu())
+    return states
+
+def rank_rng(saved:dict[str, Tensor], rank:int, size:int) -> Tensor|None:
+    "This rank's saved generator state: its own under DDP, the only one in a single process; None if the checkpoint has none for it."
+    if size == 1: return saved['generator']
+    return saved.get(f'generator_rank{rank}')
+
+def save_checkpoint(state:TrainState, config:TrainConfig, ckpt_dir:str|Path,
+                    rng_states:list[Tensor]|None=None) -> Path: # every rank's generator state (`rank_rng_states`); default: this process's
     "Write the full training state to `ckpt_dir/step_{N}` atomically, point `latest` at it, keep the newest `keep_checkpoints`."
     ckpt_dir = Path(ckpt_dir)
     final = ckpt_dir / f"step_{state.step:08d}"
@@ -211,7 +227,8 @@ def save_checkpoint(state:TrainState, config:TrainConfig, ckpt_dir:str|Path) -> 
     if state.ema is not None: save_file({k: v.cpu() for k, v in state.ema.shadow.items()}, tmp/'ema.safetensors')
     fault_point('checkpoint-save')                                       # the fault tests die here, half way
     torch.save(state.optimizer.state_dict(), tmp/'optimizer.pt')
-    save_file({'generator': state.generator.get_state()}, tmp/'rng.safetensors')
+    rngs = rng_states or [state.generator.get_state()]
+    save_file({'generator': rngs[0].clone(), **({f'generator_rank{r}': s for r, s in enumerate(rngs)} if len(rngs) > 1 else {})}, tmp/'rng.safetensors')
     meta = {'step': state.step, 'history': state.history, 'running': state.running, 'train': config.to_dict(), 'model': model_spec(state.model),
             'ema': None if state.ema is None else {'decay': state.ema.decay, 'updates': state.ema.updates}}
     write_json(tmp/'state.json', meta)
@@ -279,7 +296,9 @@ def load_checkpoint(path:str|Path, model:nn.Module|None=None, config:TrainConfig
     state.optimizer.load_state_dict(torch.load(path/'optimizer.pt', map_location=device, weights_only=True))
     if state.ema is not None and meta['ema'] is not None:
         state.ema.load_state_dict({**meta['ema'], 'shadow': load_file(path/'ema.safetensors', device=str(device))}, model)
-    state.generator.set_state(load_file(path/'rng.safetensors')['generator'])
+    rng = rank_rng(load_file(path/'rng.safetensors'), *world())
+    if rng is None: warnings.warn(f"{path} was saved by another number of processes: rank {world()[0]}'s random stream starts afresh")
+    else: state.generator.set_state(rng)
     state.step, state.history, state.running = meta['step'], meta['history'], meta.get('running', [])
     return state
 

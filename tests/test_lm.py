@@ -85,6 +85,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     # averaged gradients = the whole batch's, up to float summation order (which AdamW amplifies where gradients are
     # tiny); a rank training alone, or on the other rank's data, is off by about the size of a step
     assert gap < 1e-3 * moved, (gap, moved)
+    rng = load_file(tmp_path / 'two' / 'checkpoints' / 'step_00000006' / 'rng.safetensors')   # each rank's stream, to resume
+    assert not torch.equal(rng['generator_rank0'], rng['generator_rank1'])
 
 
 def test_ar_final_validation_runs_without_dropout(tmp_path):
