@@ -19,7 +19,7 @@ from .core import Config, check_choice, check_int, data_dir, write_atomic
 __all__ = ['DETOKENIZERS', 'DATA_FILES', 'DATA_CORPORA', 'HUB_CORPORA', 'SPLITS', 'DATA_TOKENIZERS', 'lm1b_detokenize',
            'wikitext_detokenize', 'data_path', 'have_data', 'read_data', 'check_data', 'import_data', 'corpus_names',
            'corpus_detokenizer', 'load_corpus', 'load_tokenizer', 'Specials', 'specials', 'DataConfig', 'pack',
-           'pad_rows', 'source_files', 'TokenBlocks', 'Vocab', 'Batches']
+           'pad_rows', 'source_files', 'padded_valid', 'TokenBlocks', 'Vocab', 'Batches']
 
 # %% ../nbs/01_data.ipynb #7eaab3c5
 def lm1b_detokenize(x:str) -> str:
@@ -273,6 +273,15 @@ def _save_npy(path:Path, arr:np.ndarray):
     os.replace(tmp, path)
 
 # %% ../nbs/01_data.ipynb #3ba16838
+def padded_valid(x:Tensor, # (B, L) tokenizer ids of padded rows
+                 sp:Specials) -> Tensor: # (B, L) bool
+    "False at padding. Where pad is EOS (GPT-2), a row's closing EOS is the first pad-valued token after position 0, and counts."
+    is_pad = x == sp.pad
+    is_pad[:, 0] = False                                                               # the row's BOS (EOS for GPT-2) counts
+    if sp.pad != sp.eos: return ~is_pad
+    seen = is_pad.long().cumsum(1)                                                     # (B, L) pad-valued tokens so far
+    return (seen == 0) | ((seen == 1) & is_pad)
+
 class TokenBlocks:
     "Tokenised blocks of a corpus split, memory-mapped from the cache, in model ids."
     def __init__(self, config:DataConfig, split:str='train', progress:bool=True):
@@ -304,7 +313,7 @@ class TokenBlocks:
     def rows(self, idx) -> tuple[Tensor, Tensor]:
         "Blocks `idx` in model ids (B, L) and their valid mask (False at padding)."
         x = torch.from_numpy(np.asarray(self.tokens[np.sort(np.asarray(idx))]).astype(np.int64))
-        valid = (x != self.specials.pad) | (torch.arange(x.shape[1]) == 0) if self.config.mode == 'padded' else torch.ones_like(x, dtype=torch.bool)
+        valid = padded_valid(x, self.specials) if self.config.mode == 'padded' else torch.ones_like(x, dtype=torch.bool)
         return self.to_model(x), valid
 
     def decode(self, x:Tensor, skip_special_tokens:bool=False) -> list[str]:
