@@ -25,9 +25,9 @@ from .sweeps import cell_folders
 
 # %% auto #0
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws',
-           'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain', 'shuffled', 'pair_measures',
-           'generalisation', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise',
-           'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
+           'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain', 'committed_ratios', 'shuffled',
+           'pair_measures', 'generalisation', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling',
+           'redi_noise', 'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -174,6 +174,24 @@ def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pair
     for r in res['conditional_ratios']:
         log(f"  continuations, {r['model']} / {r['baseline']} at {r['steps']} steps: {r['ratio']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]; "
             f"MAUVE {r['mauve']:.3f} against {r['baseline_mauve']:.3f}")
+    return res
+
+# %% ../nbs/84_analyses.ipynb #9d48e828
+def committed_ratios(eval_run:str|Path, baselines:list[str], committed:str|Path='results/wikitext2-draws/samples.json.gz',
+                     out:str|Path|None=None, log=print) -> list[dict]:
+    "Each row of a re-measured evaluation over the committed rows `baselines` at its step count: Gen PPL ratio and 95% interval."
+    rows = json.loads((Path(eval_run) / 'metrics.json').read_text())['rows']
+    old = json.loads(gzip.decompress(Path(committed).read_bytes()))
+    if missing := sorted(set(baselines) - {b['model'] for b in old}):
+        raise ValueError(f"{committed} has no rows {missing}; it has {sorted({b['model'] for b in old})}")
+    res = []
+    for r in rows:
+        for b in (b for b in old if b['model'] in baselines and b['steps'] == r['steps']):
+            ratio, lo, hi = rows_ratio(r, b)
+            res.append({'model': r['model'], 'steps': r['steps'], 'gen_ppl': r['gen_ppl'], 'entropy': r['entropy'],
+                        'baseline': b['model'], 'baseline_gen_ppl': ppl_of(*row_scores(b)), 'ratio': ratio, 'ci': [lo, hi]})
+            log(f"{r['model']} / {b['model']} at {r['steps']} steps: {ratio:.3f} [{lo:.3f}, {hi:.3f}]")
+    if out is not None: write_json(out, {'eval_run': str(eval_run), 'committed': str(committed), 'ratios': res})
     return res
 
 # %% ../nbs/84_analyses.ipynb #dc3d1ae1

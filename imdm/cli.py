@@ -303,12 +303,12 @@ def _sweep(args) -> int:
 command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
 
 # %% ../nbs/95_cli.ipynb #5b324e53
-ANALYSES = ('draws', 'chain', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence', 'mask-states')
+ANALYSES = ('draws', 'chain', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence', 'mask-states', 'committed')
 
 def _analyse_args(p):
     p.add_argument('analysis', choices=ANALYSES)
     p.add_argument('runs', nargs='*', help='chain: chain names; small-coupling, redi-noise: NAME=run,run[,run]; sdtt-divergence: TEACHER BWD FWD EVAL...; '
-                                             'mask-states: NAME=run (an IMDM stage folder or model folder)')
+                                             'mask-states: NAME=run (an IMDM stage folder or model folder); committed: EVAL_RUN BASELINE...')
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
     p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
@@ -344,6 +344,9 @@ def _analyse(args) -> int:
         if not named or any(len(v) != 1 for v in named.values()):
             raise ValueError(f"mask-states needs NAME=run arguments, one run each; got {args.runs}")
         A.mask_states({k: v[0] for k, v in named.items()}, **out)
+    elif args.analysis == 'committed':
+        if len(args.runs) < 2: raise ValueError(f"committed needs EVAL_RUN and the committed rows to compare with, e.g. 'MDLM SDTT'; got {args.runs}")
+        A.committed_ratios(args.runs[0], args.runs[1:], **out)
     else:
         if len(args.runs) < 4: raise ValueError(f"sdtt-divergence needs TEACHER BWD FWD EVAL...; got {args.runs}")
         A.sdtt_divergence(*args.runs[:3], args.runs[3:], **out)
