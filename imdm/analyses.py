@@ -130,7 +130,8 @@ def write_draws(runs:str|Path='runs', out:str|Path='results/wikitext2-draws', na
 CHAIN_PAIRS = {   # the rows each chain's results page sets side by side: (IMDM row, the MDLM row it is measured against)
     'scratch-wikitext2': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')], 'scratch-lm1b': [('IMDM', 'MDLM'), ('IMDM-ft', 'MDLM-ft')],
     'wikitext2-conditional': [('IM-SDTT (noise-driven)', 'MDLM SDTT'), ('IMDM ReDi (recorded noise)', 'MDLM SDTT'),
-                              ('IMDM ReDi (recorded noise)', 'MDLM SDTT + Di4C')]}
+                              ('IMDM ReDi (recorded noise)', 'MDLM SDTT + Di4C')],
+    'wikitext2-draws': [*MATCHED.items(), ('IM-SDTT (noise-driven)', 'MDLM SDTT + Di4C'), ('IMDM ReDi (recorded noise)', 'MDLM SDTT + Di4C')]}
 
 def chain_ratios(rows:list[dict], pairs:list[tuple[str, str]]) -> list[dict]:
     "Gen PPL of each pair's first row over its second, per step count, with a bootstrap interval over both rows' samples."
