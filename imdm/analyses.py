@@ -178,10 +178,21 @@ def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pair
     return res
 
 # %% ../nbs/84_analyses.ipynb #9d48e828
+def _same_judge(eval_run:str|Path, stages:Path):
+    "Refuse a comparison across judges: the eval's judge must be the training the committed gathering recorded under its folder name."
+    judge = Path(json.loads((Path(eval_run) / 'params.json').read_text())['judge'])
+    now = json.loads((judge / 'metrics.json').read_text())['final_val_ppl (EMA)']
+    then = [s['final_val_ppl (EMA)'] for s in json.loads(stages.read_text()).values() if s.get('folder') == judge.name and 'final_val_ppl (EMA)' in s]
+    if not then: raise ValueError(f"{stages} records no judge {judge.name}: the committed rows were scored by another judge")
+    if any(abs(v - now) > 1e-6 * now for v in then):
+        raise ValueError(f"judge {judge.name} has val PPL {now:.2f} now and {then[0]:.2f} in {stages}: it was trained again, "
+                         "so the committed rows were scored by another judge (and likely distilled from another teacher); evaluate the baselines again")
+
 def committed_ratios(eval_run:str|Path, baselines:list[str], committed:str|Path='results/wikitext2-draws/samples.json.gz',
                      out:str|Path|None=None, log=print) -> list[dict]:
     "Each row of a re-measured evaluation over the committed rows `baselines` at its step count: Gen PPL ratio and 95% interval."
     rows = json.loads((Path(eval_run) / 'metrics.json').read_text())['rows']
+    _same_judge(eval_run, Path(committed).with_name('stages.json'))
     old = json.loads(gzip.decompress(Path(committed).read_bytes()))
     if missing := sorted(set(baselines) - {b['model'] for b in old}):
         raise ValueError(f"{committed} has no rows {missing}; it has {sorted({b['model'] for b in old})}")
