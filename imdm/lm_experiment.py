@@ -101,7 +101,8 @@ def _diffusion_loss(m, x, valid, g): return nelbo(m, LogLinear(), x, valid, gene
 def _diffusion_val(m, val, n): return validation_ppl(m, LogLinear(), val, n)
 
 @torch.no_grad()
-def _ar_val(m, val, n): return math.exp(sum(m.loss(*val(i)).item() for i in range(n)) / n)
+def _ar_val(m, val, n):
+    with eval_mode(m): return math.exp(sum(m.loss(*val(i)).item() for i in range(n)) / n)   # no dropout, as validation_ppl
 
 TRAIN_KINDS = Registry('kind')
 TRAIN_KINDS['mdlm'] = TrainKind('denoiser', False, lambda c, b, noise, mlp: Denoiser(DiT(c), b.mask_id, mask_mlp=mlp),
@@ -167,7 +168,7 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     state = train(model, loss, cfg, state=state, ckpt_dir=ckpt, val_fn=val_fn, log=log)
     if world()[0] == 0: save_model(model, RunFolder(out).model, state.ema, {'stage': 'train', 'params': params})
     final = {}
-    with (state.ema.applied(model) if state.ema else torch.no_grad()), eval_mode(model):   # train() leaves it in train mode: no dropout here
+    with (state.ema.applied(model) if state.ema else torch.no_grad()):
         final = val_fn(state)
     metrics = {'stage': 'train', 'kind': p.kind, 'steps': state.step, 'seconds': time.perf_counter() - t0,
                'final_val_ppl (EMA)': final['val_ppl'], 'history': state.history,

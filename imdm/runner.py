@@ -15,7 +15,7 @@ from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder
 __all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
            'run_key', 'check_json_data', 'check_params', 'RunResult', 'run_experiment', 'run_batch', 'params_dir',
            'check_chain', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'record_skip', 'run_chain',
-           'stage_threads', 'gather', 'folder_state', 'runs_table']
+           'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -359,8 +359,7 @@ def run_chain(chain:dict|str, runs_dir:str|Path='runs', only:list[str]|None=None
     def run_one(i, side):
         with lock: params = chain_params(chain, stages[i], folders)
         threads = stage_threads(side)
-        how = f", {threads} thread{'s' * (threads > 1)}" if threads else ''
-        say(f"--- stage {i} ({stages[i]['notebook']}{how})")
+        say(f"--- stage {i} ({stages[i]['notebook']}{threads_note(threads)})")
         res = run_experiment(stages[i]['notebook'], params, runs_dir, overwrite=i in redo, log=lambda m: say(f"[{i}] {m}"), wait=True,
                              threads=threads)
         with lock: results[i], folders[i] = res, res.folder
@@ -384,6 +383,10 @@ def _serial(log):
 def stage_threads(side:int) -> int|None:
     "Threads for a stage's kernel: this process's cores split over the `side` stages running together; None where OMP_NUM_THREADS is set."
     return None if 'OMP_NUM_THREADS' in os.environ else max(1, cores() // max(1, side))
+
+def threads_note(threads:int|None) -> str:
+    "', N threads' for a stage's header line; nothing where OMP_NUM_THREADS decides."
+    return f", {threads} thread{'s' * (threads > 1)}" if threads else ''
 
 # %% ../nbs/81_runner.ipynb #f341a995
 def gather(runs_dir:str|Path='runs') -> list[dict]:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from .core import write_json, RunFolder
 from .runner import (params_dir, load_chain, check_json_data, chain_params, run_key, run_experiment, run_graph, record_skip,
-                         stage_needs, _check_stages, _serial, stage_threads)
+                         stage_needs, _check_stages, _serial, stage_threads, threads_note)
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'REPORT_KEYS', 'sweeps_dir', 'check_sweep', 'load_sweep', 'sweep_cells', 'cell_chain', 'metric_rows',
@@ -172,8 +172,7 @@ def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells
     say(f"=== sweep {sweep['name']}: {len(cells or all_cells)} cells, {len(plan)} distinct stages ({done} finished already)")
     def run_one(key, side):
         node, t0, threads = plan[key], time.perf_counter(), stage_threads(side)
-        how = f", {threads} thread{'s' * (threads > 1)}" if threads else ''
-        say(f"--- {node['id']} ({node['notebook']}{how}) for {', '.join(node['cells'])}")
+        say(f"--- {node['id']} ({node['notebook']}{threads_note(threads)}) for {', '.join(node['cells'])}")
         results[key] = run_experiment(node['notebook'], node['params'], runs_dir, log=lambda m: say(f"[{node['id']}] {m}"), wait=True, threads=threads)
         say(f"--- {node['id']} {results[key].status} in {(time.perf_counter() - t0) / 60:.1f} min")
         return results[key].status != 'failed'
