@@ -191,6 +191,7 @@ def _same_judge(eval_run:str|Path, stages:Path):
 def committed_ratios(eval_run:str|Path, baselines:list[str], committed:str|Path='results/wikitext2-draws/samples.json.gz',
                      out:str|Path|None=None, log=print) -> list[dict]:
     "Each row of a re-measured evaluation over the committed rows `baselines` at its step count: Gen PPL ratio and 95% interval."
+    if not (Path(eval_run) / 'metrics.json').exists(): raise ValueError(f"{eval_run} is not a finished evaluation run (it has no metrics.json)")
     rows = json.loads((Path(eval_run) / 'metrics.json').read_text())['rows']
     _same_judge(eval_run, Path(committed).with_name('stages.json'))
     old = json.loads(gzip.decompress(Path(committed).read_bytes()))
