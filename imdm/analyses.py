@@ -230,7 +230,8 @@ def generalisation(runs:str|Path='runs', stages=('imdm_redi_noise',), chain:str=
         student = load_model(model_path(where[sid])).eval()
         teacher = load_model(model_path(where[p['teacher'][1:]])).eval()
         train = load_coupling(where[p['coupling'][1:]] / 'coupling')[:n]
-        fresh = make_coupling(teacher, LogLinear(), rc.sampler(), n, train.x0.shape[1], student.noise, seed=12345, shard_size=n)
+        fresh = make_coupling(teacher, LogLinear(), rc.sampler(), n, train.x0.shape[1], student.noise, seed=0, shard_size=n,
+                             stream='fresh-pairs')
         res[sid] = {'pairs': n, 'draws': rc.draws, 'training_pairs': pair_measures(student, train, rc.draws),
                     'fresh_pairs': pair_measures(student, fresh, rc.draws),
                     # the MDLM teacher cannot read noise: its source loss is the completions' marginal cross-entropy

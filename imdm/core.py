@@ -14,9 +14,9 @@ import torch
 
 # %% auto #0
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
-           'seed_everything', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device', 'autocast',
-           'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_atomic', 'write_json',
-           'RunFolder']
+           'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device',
+           'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_atomic',
+           'write_json', 'RunFolder']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -155,6 +155,11 @@ def seed_everything(seed:int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+def stream_seed(purpose:str, *parts:int) -> int:
+    "A 63-bit seed for one named random stream: streams of different purposes never share a seed, whatever seeds the user picks."
+    import hashlib
+    return int.from_bytes(hashlib.sha256('|'.join([purpose, *map(str, parts)]).encode()).digest()[:8], 'big') >> 1
 
 def make_generator(seed:int|None, device:str|torch.device='cpu') -> torch.Generator|None:
     "A generator on `device` seeded with `seed` (`None` means unseeded: returns `None`)."

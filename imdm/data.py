@@ -16,10 +16,11 @@ from tqdm.auto import tqdm
 from .core import Config, check_choice, check_int, data_dir, write_atomic
 
 # %% auto #0
-__all__ = ['DETOKENIZERS', 'DATA_FILES', 'DATA_CORPORA', 'HUB_CORPORA', 'SPLITS', 'DATA_TOKENIZERS', 'lm1b_detokenize',
-           'wikitext_detokenize', 'data_path', 'have_data', 'read_data', 'check_data', 'import_data', 'corpus_names',
-           'corpus_detokenizer', 'load_corpus', 'load_tokenizer', 'Specials', 'specials', 'DataConfig', 'pack',
-           'pad_rows', 'source_files', 'padded_valid', 'TokenBlocks', 'Vocab', 'Batches']
+__all__ = ['DETOKENIZERS', 'DATA_FILES', 'DATA_CORPORA', 'HUB_CORPORA', 'SPLITS', 'DATA_TOKENIZERS', 'CHAR_SPECIALS',
+           'CHAR_MIN_COUNT', 'lm1b_detokenize', 'wikitext_detokenize', 'data_path', 'have_data', 'read_data',
+           'check_data', 'import_data', 'corpus_names', 'corpus_detokenizer', 'load_corpus', 'load_tokenizer',
+           'Specials', 'specials', 'DataConfig', 'pack', 'pad_rows', 'source_files', 'char_corpus', 'corpus_characters',
+           'build_char_tokenizer', 'padded_valid', 'TokenBlocks', 'Vocab', 'Batches']
 
 # %% ../nbs/01_data.ipynb #7eaab3c5
 def lm1b_detokenize(x:str) -> str:
@@ -173,8 +174,9 @@ def _tokenizer_folder(name:str) -> Path:
     return folder
 
 def load_tokenizer(name:str='bert-base-uncased'):
-    "A Hugging Face fast tokenizer: from the data folder for known names, a local folder, or the hub."
-    from transformers import AutoTokenizer, BertTokenizerFast, GPT2TokenizerFast
+    "A Hugging Face fast tokenizer: `chars:<corpus>` (built here), from the data folder for known names, a local folder, or the hub."
+    from transformers import AutoTokenizer, BertTokenizerFast, GPT2TokenizerFast, PreTrainedTokenizerFast
+    if name.startswith('chars:'): return PreTrainedTokenizerFast.from_pretrained(str(_char_folder(name)))
     if name in DATA_TOKENIZERS and have_data(*DATA_TOKENIZERS[name]):
         cls = BertTokenizerFast if name.startswith('bert') else GPT2TokenizerFast
         return cls.from_pretrained(str(_tokenizer_folder(name)))
@@ -256,6 +258,7 @@ def source_files(corpus:str) -> list[Path]:
     return [p] if p.exists() else []
 
 def _tokenizer_files(name:str) -> list[Path]:
+    if name.startswith('chars:'): return source_files(char_corpus(name))              # a character tokenizer is its corpus
     if name in DATA_TOKENIZERS: return [data_dir()/f"{f}.xz" for f in DATA_TOKENIZERS[name] if have_data(f)]
     folder = Path(name)
     return sorted(f for f in folder.iterdir() if f.is_file()) if folder.is_dir() else []
@@ -271,6 +274,51 @@ def _save_npy(path:Path, arr:np.ndarray):
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npy")  # side-by-side runs never share a temp file
     np.save(tmp, arr)
     os.replace(tmp, path)
+
+# %% ../nbs/01_data.ipynb #fc41a445
+CHAR_SPECIALS = ['[PAD]', '[BOS]', '[EOS]', '[UNK]', '[MASK]']   # ids 0..4 of every character tokenizer
+CHAR_MIN_COUNT = 10                                              # rarer characters of the corpus become [UNK]
+
+def char_corpus(name:str) -> str|None:
+    "The corpus a character tokenizer `chars:<corpus>` is built from; `None` for any other tokenizer name."
+    if not name.startswith('chars:'): return None
+    corpus = name[len('chars:'):]
+    if corpus not in DATA_CORPORA and not Path(corpus).exists():
+        raise ValueError(f"tokenizer {name!r}: a character tokenizer is built from a corpus of the data folder "
+                         f"({sorted(DATA_CORPORA)}) or a local text file or folder; {corpus!r} is neither")
+    return corpus
+
+def corpus_characters(corpus:str, min_count:int=CHAR_MIN_COUNT) -> list[str]:
+    "The characters of a corpus's detokenised training text that occur at least `min_count` times, most frequent first."
+    from collections import Counter
+    detok = corpus_detokenizer(corpus)
+    counts = Counter(c for line in load_corpus(corpus, 'train')['text'] for c in detok(line))
+    return [c for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count and not c.isspace() or c == ' ']
+
+def build_char_tokenizer(corpus:str, folder:Path):
+    "Write a Hugging Face fast tokenizer over the corpus's characters (one token per character, specials first) into `folder`."
+    from tokenizers import Tokenizer, Regex, models, pre_tokenizers, decoders
+    from transformers import PreTrainedTokenizerFast
+    vocab = {s: i for i, s in enumerate(CHAR_SPECIALS + corpus_characters(corpus))}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token='[UNK]'))
+    tk.pre_tokenizer = pre_tokenizers.Split(Regex('(?m).'), 'isolated')              # every character its own token, spaces included
+    tk.decoder = decoders.Fuse()                                                       # and decoding joins them with nothing between
+    fast = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token='[PAD]', bos_token='[BOS]', eos_token='[EOS]',
+                                   unk_token='[UNK]', mask_token='[MASK]', clean_up_tokenization_spaces=False)
+    fast.save_pretrained(str(folder))
+
+def _char_folder(name:str) -> Path:
+    "The cache folder of a character tokenizer, built once per version of its corpus's files."
+    corpus = char_corpus(name)
+    key = _sha256(f"{CHAR_SPECIALS}|{CHAR_MIN_COUNT}|{_files_digest(source_files(corpus))}".encode())[:12]
+    folder = Path('~/.cache/imdm/tokenizers').expanduser()/f"chars-{Path(corpus).name}-{key}"
+    if not folder.is_dir():
+        tmp = folder.with_name(f"{folder.name}.{os.getpid()}.tmp")
+        build_char_tokenizer(corpus, tmp)
+        try: os.replace(tmp, folder)
+        except OSError: shutil.rmtree(tmp, ignore_errors=True)          # another process built it first
+    return folder
+
 
 # %% ../nbs/01_data.ipynb #3ba16838
 def padded_valid(x:Tensor, # (B, L) tokenizer ids of padded rows

@@ -4,8 +4,8 @@
 
 # %% ../nbs/71_evaluation.ipynb #9e749e22
 from __future__ import annotations
-import math, time
-from typing import Callable
+import math, re, time
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,7 @@ from torch import Tensor
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .core import entropy, check_int, eval_mode, default_device, make_generator
+from .core import entropy, check_int, eval_mode, default_device, make_generator, stream_seed
 from .schedules import Schedule
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, generate
@@ -21,8 +21,9 @@ from .ar import ARLM
 
 # %% auto #0
 __all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'continuation_scores', 'ppl_of', 'gen_ppl', 'sample_entropies',
-           'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'minilm_features', 'mauve_scores', 'mauve_score',
-           'validation_ppl', 'quality_vs_steps', 'row_scores', 'rows_ratio', 'quality_table', 'quality_figure']
+           'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'words_of', 'WordBook', 'share', 'word_texts',
+           'minilm_features', 'mauve_scores', 'mauve_score', 'validation_ppl', 'text_measures', 'quality_vs_steps',
+           'row_scores', 'rows_ratio', 'quality_table', 'quality_figure']
 
 # %% ../nbs/71_evaluation.ipynb #a15f3324
 def eos_weights(ids:Tensor, eos:int) -> Tensor:
@@ -83,22 +84,24 @@ class HFJudge:
 
 # %% ../nbs/71_evaluation.ipynb #afd29eed
 class ARJudge:
-    "The workbench's own AR model as judge: scores generated ids directly (same vocabulary, no retokenisation)."
-    def __init__(self, model:ARLM, batch_size:int=32):
-        self.model, self.batch_size = model.eval(), check_int('batch_size', batch_size, 1)
+    "The workbench's own AR model as judge: scores generated ids directly (same vocabulary, no retokenisation), MDLM/DUO's EOS rule."
+    def __init__(self, model:ARLM, batch_size:int=32,
+                 eos:int|None=None): # the EOS id in the model's vocabulary: only the first EOS of a row counts (None: every token counts)
+        self.model, self.batch_size, self.eos = model.eval(), check_int('batch_size', batch_size, 1), eos
 
     @torch.no_grad()
     def id_scores(self, x:Tensor, skip:int=0) -> tuple[Tensor, Tensor]:
-        "Per sample of `x` (N, L): the sum of its token NLLs over positions max(1, skip)..L-1, and their count, (N,) float64 each."
+        "Per sample of `x` (N, L): the weighted sum of its token NLLs over positions max(1, skip)..L-1, and the sum of weights, (N,) float64 each."
         if int(x.max()) >= self.model.vocab_size:
             raise ValueError(f"sample ids reach {int(x.max())} but the AR judge's vocabulary is {self.model.vocab_size}: a different tokenizer or vocabulary")
         device = next(self.model.parameters()).device
         first = max(skip, 1)                                                           # nll's column j scores token j + 1
-        totals = [self.model.nll(x[i:i + self.batch_size].to(device))[:, first - 1:].double().sum(-1).cpu() for i in range(0, len(x), self.batch_size)]
-        return torch.cat(totals), torch.full((len(x),), float(x.shape[1] - first), dtype=torch.float64)
+        w = (torch.ones_like(x, dtype=torch.bool) if self.eos is None else eos_weights(x, self.eos))[:, first:].double()   # (N, L - first)
+        nll = torch.cat([self.model.nll(x[i:i + self.batch_size].to(device))[:, first - 1:].double().cpu() for i in range(0, len(x), self.batch_size)])
+        return (nll * w).sum(-1), w.sum(-1)
 
     def score_ids(self, x:Tensor) -> tuple[float, float]:
-        "Sum of token NLLs over positions 1..L-1 of `x` (N, L), and their count."
+        "Weighted sum of token NLLs over positions 1..L-1 of `x` (N, L), and the sum of weights."
         total, weight = self.id_scores(x)
         return total.sum().item(), weight.sum().item()
 
@@ -157,6 +160,40 @@ def ppl_ratio_ci(a:tuple[Tensor, Tensor], b:tuple[Tensor, Tensor], # (nll, weigh
     lo, hi = _interval([ppl_of(a[0][i], a[1][i]) / ppl_of(b[0][j], b[1][j]) for i, j in zip(ia, ib)], level)
     return ppl_of(*a) / ppl_of(*b), lo, hi
 
+# %% ../nbs/71_evaluation.ipynb #d7d2c7ac
+_EDGE = re.compile(r"^[^\w']+|[^\w']+$")     # punctuation at either end of a whitespace-separated word
+
+def words_of(text:str) -> list[str]:
+    "The words of a text: whitespace-separated, punctuation stripped from their ends; pure punctuation dropped."
+    return [w for w in (_EDGE.sub('', t) for t in text.split()) if w]
+
+class WordBook:
+    "The words of a training text, against which generated words are checked."
+    def __init__(self, texts:Iterable[str]):
+        self.words = {w for t in texts for w in words_of(t)}
+        if not self.words: raise ValueError("the training text holds no words: a word book needs text with letters in it")
+    def __len__(self): return len(self.words)
+
+    def counts(self, texts:list[str]) -> tuple[Tensor, Tensor]:
+        "Per text: how many of its complete words (all but the first and last) the book holds, and how many there are, (N,) float64 each."
+        inner = [words_of(t)[1:-1] for t in texts]
+        return (torch.tensor([sum(w in self.words for w in ws) for ws in inner], dtype=torch.float64),
+                torch.tensor([len(ws) for ws in inner], dtype=torch.float64))
+
+def share(hits:Tensor, total:Tensor) -> float:
+    "A pooled share over samples: the sum of hits over the sum of totals (0 when there is nothing to count)."
+    return hits.sum().item() / max(total.sum().item(), 1.)
+
+def word_texts(x:Tensor, # (N, L) model ids
+               decode:Callable[[Tensor], list[str]], specials:Iterable[int]) -> list[str]:
+    "Each sample as text for word counting: its runs between special tokens decoded on their own and joined by a space."
+    special, out = torch.tensor(sorted(set(specials))), []
+    for row in x.cpu():
+        cuts = [-1, *torch.isin(row, special).nonzero().flatten().tolist(), len(row)]   # BOS, EOS, PAD, MASK end a run
+        runs = [row[a + 1:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a + 1]
+        out.append(' '.join(decode(r[None])[0] for r in runs))
+    return out
+
 # %% ../nbs/71_evaluation.ipynb #f08a2bde
 _MINILM = {}
 
@@ -204,18 +241,35 @@ def validation_ppl(denoiser:Denoiser, schedule:Schedule, batches:Callable[[int],
     return math.exp(total / tokens)
 
 # %% ../nbs/71_evaluation.ipynb #d4e3a5df
+def text_measures(x:Tensor, nll:Tensor, w:Tensor, book:WordBook|None, texts, per_char:bool, n_boot:int=1000, seed:int=0) -> dict:
+    "Word validity (against `book`) and bits per character of samples `x` (N, L) whose judge scores are `nll`, `w`; each with its interval."
+    out = {}
+    if per_char:
+        bits = lambda a, b: math.log2(ppl_of(a, b))
+        out.update(bpc=bits(nll, w), bpc_ci=bootstrap_ci(bits, nll, w, n_boot=n_boot, seed=seed))
+    if book is not None:
+        hits, total = book.counts(texts(x))
+        out.update(word_validity=share(hits, total), word_validity_ci=bootstrap_ci(share, hits, total, n_boot=n_boot, seed=seed),
+                   sample_words_valid=hits.tolist(), sample_words=total.tolist())
+    return out
+
 @torch.no_grad()
 def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps=(2, 4, 8, 16), n:int=64, length:int|None=None,
                      decode=None, batch_size:int=32, seed:int=0, log=print,
                      sampler:Ancestral|None=None, # its draws, mask state and last step (its steps are replaced); default Ancestral()
-                     n_boot:int=1000) -> list[dict]:
-    "Gen PPL and sample entropy of each model's unconditional samples at each step count, with 95% bootstrap intervals."
+                     n_boot:int=1000,
+                     book:WordBook|None=None, # score word validity against these words
+                     texts:Callable[[Tensor], list[str]]|None=None, # samples -> texts for word counting (see `word_texts`)
+                     per_char:bool=False) -> list[dict]: # also give bits per character (a character tokenizer)
+    "Gen PPL and sample entropy (and word validity, bits per character) of each model's samples at each step count, with 95% bootstrap intervals."
     rows, sampler = [], Ancestral() if sampler is None else sampler
+    if book is not None and texts is None: raise ValueError("word validity needs texts (ids -> the texts whose words are counted)")
     for name, model in models.items():
         for k in steps:
             t0, xs, calls = time.perf_counter(), [], 0
             for i in range(0, n, batch_size):
-                out = generate(model, schedule, sampler.replace(steps=k), n=min(batch_size, n - i), length=length, seed=seed * 7919 + i)
+                out = generate(model, schedule, sampler.replace(steps=k), n=min(batch_size, n - i), length=length,
+                               seed=stream_seed('eval', seed, i))
                 xs.append(out.x.cpu())
                 calls += out.calls
             x = torch.cat(xs)
@@ -225,9 +279,11 @@ def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps
                          'gen_ppl_ci': bootstrap_ci(ppl_of, nll, w, n_boot=n_boot, seed=seed),
                          'entropy_ci': bootstrap_ci(lambda e: e.mean().item(), ent, n_boot=n_boot, seed=seed),
                          'samples': n, 'calls': calls, 'seconds': time.perf_counter() - t0,
-                         'sample_nll': [round(v, 4) for v in nll.tolist()], 'sample_weight': w.tolist()})
+                         'sample_nll': [round(v, 4) for v in nll.tolist()], 'sample_weight': w.tolist(),
+                         **text_measures(x, nll, w, book, texts, per_char, n_boot, seed)})
             lo, hi = rows[-1]['gen_ppl_ci']
-            log(f"{name:<14} {k:>3} steps  Gen PPL {rows[-1]['gen_ppl']:9.2f} [{lo:.2f}, {hi:.2f}]  entropy {rows[-1]['entropy']:.3f}")
+            words = f"  word validity {rows[-1]['word_validity']:.3f}" if book is not None else ''
+            log(f"{name:<14} {k:>3} steps  Gen PPL {rows[-1]['gen_ppl']:9.2f} [{lo:.2f}, {hi:.2f}]  entropy {rows[-1]['entropy']:.3f}{words}")
     return rows
 
 def row_scores(row:dict) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier, RunFolder
+from .core import Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier, RunFolder, stream_seed
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -387,7 +387,7 @@ def load_judge(spec:str, blocks:TokenBlocks, device, max_length:int):
     ar = load_model(model_path(spec), device)
     if not isinstance(ar, ARLM): raise ValueError(f"judge {spec} is not an AR model")
     check_vocab(ar, blocks, f'judge {spec}')
-    return ARJudge(ar)
+    return ARJudge(ar, eos=int(blocks.to_model(torch.tensor([blocks.specials.eos]))))      # MDLM/DUO's EOS rule, as HFJudge
 
 def prompts(blocks:TokenBlocks, p:EvalStage) -> Tensor:
     "The conditional protocol's references: `mauve_prompts` held-out blocks drawn with the stage's seed, their first `cond_length` tokens, (P, n)."
@@ -415,7 +415,8 @@ def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, ju
     out = {'true text': {**prompt_scores(judge, refs, 1, p.mauve_prefix, blocks.decode, p.seed), 'prompts': len(refs),
                          'prompt': blocks.decode(refs[:1, :p.mauve_prefix], skip_special_tokens=True)[0]}}
     for name, m in models.items():
-        x = generate(m, LogLinear(), p.sampler().replace(steps=steps), given=given.to(device), given_mask=mask.to(device), seed=p.seed).x
+        x = generate(m, LogLinear(), p.sampler().replace(steps=steps), given=given.to(device), given_mask=mask.to(device),
+                     seed=stream_seed('conditional', p.seed)).x
         x = x[:, :p.cond_length].cpu()                                                 # (P * c, n)
         runs = mauve_scores(ref_text, blocks.decode(x, skip_special_tokens=True), feats, seeds)
         out[name] = {'mauve': sum(runs) / len(runs), 'mauve_std': float(torch.tensor(runs).std()) if len(runs) > 1 else 0., 'mauve_runs': runs,
@@ -448,7 +449,8 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log,
                             sampler=p.sampler())
     metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
-               'protocol': ('Gen PPL: ' + ('token-weighted NLL of the generated ids under the workbench AR judge (no retokenisation)'
+               'protocol': ('Gen PPL: ' + (('token-weighted NLL of the generated ids under the workbench AR judge '
+                              '(no retokenisation; first EOS counted, later ones not)')
                              if isinstance(judge, ARJudge) else 'MDLM/DUO: decoded with specials, retokenised, first EOS counted, token-weighted')
                             + '; entropy: DUO per-sample unigram entropy (nats); sampling: ancestral, float64, no temperature/top-k/top-p')}
     for key, split in (('reference', 'validation'), ('reference_train', 'train')):     # real text: held out, and what the judge saw

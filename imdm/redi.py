@@ -14,12 +14,12 @@ from torch import Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, check_int, check_float, check_choice, make_generator, eval_mode, fault_point, world, barrier, RunFolder
+from .core import Config, check_int, check_float, check_choice, make_generator, stream_seed, eval_mode, fault_point, world, barrier, RunFolder
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, nelbo_at
 from .samplers import Ancestral, noise_draws, sample
-from .training import TrainConfig, TrainState, train, resume_rounds
+from .training import TrainConfig, TrainState, train, resume_rounds, round_start
 from .checkpoints import save_model, load_model
 
 # %% auto #0
@@ -99,8 +99,9 @@ def make_coupling(teacher:Denoiser, schedule:Schedule, sampler:Ancestral,
                   out_dir:str|Path|None=None, # write shards here, and resume from the ones already written
                   source_fn:Callable|None=None, progress:bool=False,
                   part:tuple[int, int]=(0, 1), # (i, k): only shards s with s % k == i (one part per process)
+                  stream:str='coupling', # the named random stream (`stream_seed`): evaluation and fresh pairs draw from others
                  ) -> Coupling:
-    "Generate a coupling shard by shard, each from its own seeded generator; resumable when written to `out_dir`."
+    "Generate a coupling shard by shard, shard k from the generator of `stream_seed(stream, seed, k)`; resumable when written to `out_dir`."
     check_int('n', n, 1)
     check_int('shard_size', shard_size, 1)
     if not (len(part) == 2 and part[1] >= 1 and 0 <= part[0] < part[1]): raise ValueError(f"part={part} is not allowed: use (i, k) with 0 <= i < k")
@@ -117,7 +118,7 @@ def make_coupling(teacher:Denoiser, schedule:Schedule, sampler:Ancestral,
                                                  f"needs {m}: the folder was written for another coupling; remove it or use another out_dir")
             parts.append(shard)
             continue
-        shard = coupling_shard(teacher, schedule, sampler, m, length, noise, make_generator(seed * 1_000_003 + k, device), source_fn)
+        shard = coupling_shard(teacher, schedule, sampler, m, length, noise, make_generator(stream_seed(stream, seed, k), device), source_fn)
         if path is not None:
             tmp = path.with_name(path.name + '.tmp')
             save_file({k_: v.contiguous().cpu() for k_, v in shard.tensors().items()}, tmp)
@@ -242,7 +243,8 @@ def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
         def loss_fn(m, i, g, coupling=coupling):
             idx = torch.randint(0, len(coupling), (config.batch_size,), generator=g, device=g.device)
             return redi_loss(m, schedule, coupling[idx], g, config.t_eps, config.bridge, ignore_seed=config.ignore_seed, draws=config.draws)
-        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log)
+        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log,
+                      schedule_from=round_start(train_config, iters, r))
         if on_round is not None: on_round(r, state, coupling)
         frozen = _ema_copy(state)
         if out_dir is not None and rank == 0: save_model(frozen, RunFolder(out_dir).round(r))

@@ -18,7 +18,7 @@ from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, mask_out
 from .samplers import Ancestral, Cache, DRAWS, noise_draws
-from .training import TrainConfig, TrainState, train, resume_rounds
+from .training import TrainConfig, TrainState, train, resume_rounds, round_start
 from .checkpoints import save_model, load_model
 
 # %% auto #0
@@ -140,7 +140,8 @@ def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
         frozen, dt = copy.deepcopy(teacher).eval().requires_grad_(False), config.dt(r)
         loss_fn = lambda m, i, g: sdtt_loss(m, frozen, schedule, batch_fn(i, g), dt, g, steps_per_target=config.steps_per_target,
                                              t_eps=config.t_eps, divergence=config.divergence, draws=config.draws)
-        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log)
+        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log,
+                      schedule_from=round_start(train_config, iters, r))
         if out_dir is not None and world()[0] == 0: save_model(student, RunFolder(out_dir).round(r))
         barrier()
         if on_round is not None: on_round(r, state)

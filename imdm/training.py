@@ -19,9 +19,9 @@ from .core import Config, check_choice, check_int, check_float, eval_mode, fault
 from .checkpoints import model_spec, canonical_spec, build_model, atomic_dir, remove_stale_tmp, load_weights, safetensors_problem
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'EMA', 'LossModule', 'TrainState', 'make_state',
-           'train_step', 'train', 'rank_rng_states', 'rank_rng', 'save_checkpoint', 'checkpoints', 'checkpoint_problem',
-           'latest_checkpoint', 'load_checkpoint', 'resume_rounds']
+__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'round_start', 'EMA', 'LossModule', 'TrainState',
+           'make_state', 'train_step', 'train', 'rank_rng_states', 'rank_rng', 'save_checkpoint', 'checkpoints',
+           'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint', 'resume_rounds']
 
 # %% ../nbs/50_training.ipynb #f7695b58
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class TrainConfig(Config):
     weight_decay: float = 0.0         # AdamW weight decay (MDLM: 0)
     warmup: int = 100                 # linear warm-up steps (MDLM: 2500 at paper scale)
     lr_schedule: str = 'constant'     # after warm-up: 'constant' (MDLM) or 'cosine' (decay to 0 at `steps`)
+    round_schedule: str = 'span'      # rounds (SDTT, ReDi): 'span' (one warm-up and schedule over all, the official SDTT) or 'restart' (one per round)
     grad_clip: float|None = 1.0       # max gradient norm (None: no clipping)
     accumulate: int = 1               # micro-batches per optimizer step
     ema: float|None = 0.9999          # EMA decay (None: no EMA)
@@ -54,17 +55,23 @@ class TrainConfig(Config):
         check_float('weight_decay', self.weight_decay, 0.)
         check_float('lr', self.lr, 0., open_lo=True)
         check_choice('lr_schedule', self.lr_schedule, list(LR_SCHEDULES))
+        check_choice('round_schedule', self.round_schedule, ['span', 'restart'])
         if self.ema is not None: check_float('ema', self.ema, 0., 1.)
         if self.grad_clip is not None: check_float('grad_clip', self.grad_clip, 0., open_lo=True)
 
 # %% ../nbs/50_training.ipynb #a7e83210
 LR_SCHEDULES = {'constant': lambda frac: 1.0, 'cosine': lambda frac: 0.5 * (1 + math.cos(math.pi * frac))}
 
-def lr_at(config:TrainConfig, step:int) -> float:
-    "The learning rate at optimizer step `step` (0-based): linear warm-up, then the schedule."
-    if step < config.warmup: return config.lr * (step + 1) / config.warmup
-    frac = (step - config.warmup) / max(1, config.steps - config.warmup)
+def lr_at(config:TrainConfig, step:int, start:int=0) -> float:
+    "The learning rate at optimizer step `step` (0-based) of a schedule that begins at step `start`: linear warm-up, then the schedule."
+    s, n = step - start, config.steps - start
+    if s < config.warmup: return config.lr * (s + 1) / config.warmup
+    frac = (s - config.warmup) / max(1, n - config.warmup)
     return config.lr * LR_SCHEDULES[config.lr_schedule](min(frac, 1.0))
+
+def round_start(config:TrainConfig, iters:int, r:int) -> int:
+    "The step at which round `r` of `iters` steps per round begins its schedule: 0 for one schedule across rounds, else its first step."
+    return iters * r if config.round_schedule == 'restart' else 0
 
 # %% ../nbs/50_training.ipynb #25bd213c
 class EMA:
@@ -144,10 +151,10 @@ def make_state(model:nn.Module, config:TrainConfig) -> TrainState:
 # %% ../nbs/50_training.ipynb #67c31cf5
 LossFn = Callable[[nn.Module, int, torch.Generator], Tensor]
 
-def train_step(state:TrainState, loss_fn:LossFn, config:TrainConfig) -> float:
+def train_step(state:TrainState, loss_fn:LossFn, config:TrainConfig, schedule_from:int=0) -> float:
     "One optimizer step over `config.accumulate` micro-batches; returns the mean loss."
     model, opt = state.model, state.optimizer
-    for g in opt.param_groups: g['lr'] = lr_at(config, state.step)
+    for g in opt.param_groups: g['lr'] = lr_at(config, state.step, schedule_from)
     torch.manual_seed((config.seed * 1_000_003 + state.step) * 1024 + world()[0])   # dropout: a function of (seed, step, rank)
     total = 0.
     for k in range(config.accumulate):
@@ -156,7 +163,7 @@ def train_step(state:TrainState, loss_fn:LossFn, config:TrainConfig) -> float:
         loss.backward()
         total += loss.item()
     if not math.isfinite(total):                  # stop before the optimizer writes NaNs into the weights
-        raise FloatingPointError(f"the loss is {total} at step {state.step + 1} (lr {lr_at(config, state.step):.3g}): training diverged; "
+        raise FloatingPointError(f"the loss is {total} at step {state.step + 1} (lr {lr_at(config, state.step, schedule_from):.3g}): training diverged; "
                                  f"lower the learning rate or check the data")
     if config.grad_clip is not None: nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     opt.step()
@@ -167,7 +174,8 @@ def train_step(state:TrainState, loss_fn:LossFn, config:TrainConfig) -> float:
 
 # %% ../nbs/50_training.ipynb #71399964
 def train(model:nn.Module, loss_fn:LossFn, config:TrainConfig, state:TrainState|None=None,
-          ckpt_dir:str|Path|None=None, val_fn:Callable[[TrainState], dict]|None=None, log:Callable[[str], None]|None=None) -> TrainState:
+          ckpt_dir:str|Path|None=None, val_fn:Callable[[TrainState], dict]|None=None, log:Callable[[str], None]|None=None,
+          schedule_from:int=0) -> TrainState: # the step the learning-rate schedule begins at (a restarted round's first)
     "Minimise `loss_fn` for `config.steps` optimizer steps; resume from `state` when given; `log` gets a line per record."
     state = state or make_state(model, config)
     rank = world()[0]
@@ -176,14 +184,14 @@ def train(model:nn.Module, loss_fn:LossFn, config:TrainConfig, state:TrainState|
     bar = tqdm(total=config.steps, initial=state.step, disable=not config.progress or rank > 0, desc='training', leave=False)
     t0 = time.perf_counter()
     while state.step < config.steps:
-        state.running.append(train_step(state, loss_fn, config))
+        state.running.append(train_step(state, loss_fn, config, schedule_from))
         bar.update(1)
         fault_point('train-step')
         full = state.step % config.log_every == 0
         if full or state.step == config.steps:
             # a record off the `log_every` grid (the end of a shorter run) keeps its losses for the next full record,
             # so a resumed run logs the values an uninterrupted one does
-            rec = {'step': state.step, 'loss': sum(state.running) / len(state.running), 'lr': lr_at(config, state.step - 1),
+            rec = {'step': state.step, 'loss': sum(state.running) / len(state.running), 'lr': lr_at(config, state.step - 1, schedule_from),
                    'seconds': time.perf_counter() - t0, **({} if full else {'partial': True})}
             if val_fn is not None and rank == 0:
                 with eval_mode(model): rec.update(val_fn(state))
