@@ -24,10 +24,11 @@ from .sdtt import kl, log_probs, teacher_targets
 from .sweeps import cell_folders
 
 # %% auto #0
-__all__ = ['MATCHED', 'CHAIN_PAIRS', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws',
-           'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain', 'committed_ratios', 'shuffled',
-           'pair_measures', 'generalisation', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling',
-           'redi_noise', 'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
+__all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios',
+           'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
+           'committed_ratios', 'shuffled', 'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap',
+           'generalisation_gate', 'gates', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise',
+           'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -241,6 +242,62 @@ def generalisation(runs:str|Path='runs', stages=('imdm_redi_noise',), chain:str=
                     'seconds': time.perf_counter() - t0}
         log(f"{sid}: {json.dumps(res[sid])}")
     if out is not None: write_json(out, res)
+    return res
+
+# %% ../nbs/84_analyses.ipynb #64a4bfa4
+GATE_STAGES = {'teacher_eval': 'eval_teacher', 'imdm': 'imdm_redi_gate', 'mdlm': 'mdlm_redi_gate'}
+GAP_BAR = 1.5                                                                     # 2-step Gen PPL over many-step, at least
+
+@torch.no_grad()
+def pair_losses(model, c:Coupling, batch_size:int=64) -> Tensor:
+    "Per pair: the model's NELBO per token of the completion at its source, (N,) float64."
+    return torch.tensor([source_loss(model, LogLinear(), c[i:i + 1], 1) for i in range(len(c))], dtype=torch.float64)
+
+def few_step_gap(rows:list[dict]) -> dict:
+    "The teacher's 2-step Gen PPL over its Gen PPL at the most steps evaluated."
+    by = {r['steps']: r for r in rows}
+    if 2 not in by or len(by) < 2: raise ValueError(f"the teacher's evaluation needs 2 steps and more; it has {sorted(by)}")
+    many = max(by)
+    gap = by[2]['gen_ppl'] / by[many]['gen_ppl']
+    return {'many_steps': many, 'gen_ppl_2': by[2]['gen_ppl'], 'gen_ppl_many': by[many]['gen_ppl'], 'gap': gap, 'passes': gap >= GAP_BAR,
+            'by_steps': {k: {m: r[m] for m in ('gen_ppl', 'entropy', 'word_validity', 'bpc') if m in r} for k, r in sorted(by.items())}}
+
+def generalisation_gate(imdm, mdlm, teacher, coupling_params:dict, n:int=256, seed:int=0) -> dict:
+    "Source losses of the IMDM and MDLM ReDi students on `n` fresh pairs of the coupling's recipe, and their paired difference."
+    rc = ReDiConfig.from_dict(coupling_params['redi'])
+    L = teacher.backbone.config.length
+    fresh = make_coupling(teacher, LogLinear(), rc.sampler(), n, L, imdm.noise, seed=seed, shard_size=n, stream='fresh-pairs')
+    a, b = pair_losses(imdm, fresh), pair_losses(mdlm, fresh)
+    lo, hi = bootstrap_ci(lambda d: d.mean().item(), a - b, seed=seed)
+    return {'pairs': n, 'imdm_source_loss': a.mean().item(), 'mdlm_source_loss': b.mean().item(), 'difference': (a - b).mean().item(),
+            'difference_ci': [lo, hi], 'passes': hi < 0, 'imdm_noise_reliance': noise_reliance(imdm, LogLinear(), fresh, 64)}
+
+def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print) -> dict:
+    "Both gates of a regime, from its finished stages; written to `results/<chain>/gates.json`."
+    c = load_chain(chain)
+    where, by_id, res = cell_folders(c, runs), {s['id']: s for s in c['stages']}, {'chain': chain}
+    if missing := [s for s in GATE_STAGES.values() if s not in by_id]:
+        raise ValueError(f"chain {chain!r} has no stage {missing}: the gates read {list(GATE_STAGES.values())}")
+    done = lambda sid: (where[sid] / 'metrics.json').exists()
+    if done(GATE_STAGES['teacher_eval']):
+        res['few_step_gap'] = few_step_gap(json.loads((where[GATE_STAGES['teacher_eval']] / 'metrics.json').read_text())['rows'])
+        g = res['few_step_gap']
+        log(f"gate 1, the teacher's few-step gap: 2-step Gen PPL {g['gen_ppl_2']:.2f} over {g['many_steps']}-step {g['gen_ppl_many']:.2f} "
+            f"= {g['gap']:.2f} (needs {GAP_BAR}): {'passes' if g['passes'] else 'FAILS'}")
+    else: log(f"gate 1: stage {GATE_STAGES['teacher_eval']} has not finished")
+    if done(GATE_STAGES['imdm']) and done(GATE_STAGES['mdlm']):
+        imdm, mdlm = (load_model(model_path(where[GATE_STAGES[k]])).eval() for k in ('imdm', 'mdlm'))
+        p = by_id[GATE_STAGES['imdm']]['params']
+        teacher = load_model(model_path(where[p['teacher'][1:]])).eval()
+        cp = json.loads((where[p['coupling'][1:]] / 'params.json').read_text())
+        res['generalisation'] = g = generalisation_gate(imdm, mdlm, teacher, cp)
+        log(f"gate 2, generalisation: on {g['pairs']} fresh pairs the IMDM ReDi student's source loss is {g['imdm_source_loss']:.4f} nats per token, "
+            f"the MDLM ReDi student's {g['mdlm_source_loss']:.4f}: difference {g['difference']:+.4f} [{g['difference_ci'][0]:+.4f}, "
+            f"{g['difference_ci'][1]:+.4f}]: {'passes' if g['passes'] else 'FAILS'}")
+    else: log(f"gate 2: stages {GATE_STAGES['imdm']} and {GATE_STAGES['mdlm']} have not both finished")
+    out = Path(out or Path('results') / chain / 'gates.json')
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, res)
     return res
 
 # %% ../nbs/84_analyses.ipynb #7dfff44e

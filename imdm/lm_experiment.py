@@ -4,7 +4,7 @@
 
 # %% ../nbs/82_lm_experiment.ipynb #224015da
 from __future__ import annotations
-import contextlib, math, os, time
+import contextlib, json, math, os, shutil, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,14 +26,16 @@ from .sdtt import SDTTConfig, sdtt
 from .di4c import Di4CConfig, di4c, di4c_student
 from .redi import ReDiConfig, redi, make_coupling, load_coupling, noise_reliance, completion_recall
 from .data import DataConfig, TokenBlocks, Batches
-from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, gen_ppl, mauve_scores,
-                             minilm_features, sample_entropy, continuation_scores, ppl_of, bootstrap_ci)
+from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, quality_figure, validation_ppl, judge_scores, mauve_scores,
+                             minilm_features, sample_entropy, continuation_scores, ppl_of, bootstrap_ci, WordBook, word_texts, text_measures)
+from .data import corpus_detokenizer, load_corpus
 
 # %% auto #0
 __all__ = ['TRAIN_KINDS', 'STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
-           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'Di4CStage', 'stage_di4c',
-           'CouplingStage', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'prompt_scores', 'conditional_eval',
-           'conditional_table', 'stage_eval', 'run_stage']
+           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
+           'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
+           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'stage_eval',
+           'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -252,7 +254,7 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     cfg, rc = p.train, p.redi
     tr, _, batches, _ = open_data(p.data, rc.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device)
-    coupling = None if p.coupling is None else load_coupling(RunFolder(p.coupling).coupling(), device)
+    coupling = None if p.coupling is None else first_pairs(load_coupling(RunFolder(p.coupling).coupling(), device), rc.pairs, p.coupling)
     info, half, recall = [], [], []                       # per round: does the student read its noise, and recall its pairs?
     def on_round(r, s, c):
         with s.ema.applied(s.model) if s.ema is not None else contextlib.nullcontext():
@@ -264,6 +266,11 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     state = redi(student, teacher, LogLinear(), tr.config.length, rc, cfg, data_fn=_real(batches, rc.batch_size), out_dir=out,
                  on_round=on_round, coupling=coupling, log=log)
     return _finish('redi', p, out, state, params, t0, noise_reliance=info, noise_reliance_half=half, recall_2step=recall)
+
+def first_pairs(c, n:int, where:str):
+    "The first `n` pairs of a coupling made beforehand (one coupling serves students of every size up to its own)."
+    if n > len(c): raise ValueError(f"redi.pairs={n:,} but the coupling {where} holds {len(c):,} pairs: make a larger coupling, or ask for fewer")
+    return c[:n] if n < len(c) else c
 
 def _real(batches, batch_size:int):
     "`data_fn` for perturbed sources: `n` real sequences from randomly chosen training batches."
@@ -310,12 +317,40 @@ class CouplingStage(Config):
     data: DataConfig = field(default_factory=DataConfig)   # the vocabulary; real text for perturbed sources
     redi: ReDiConfig = field(default_factory=ReDiConfig)   # pairs, coupling_steps, last_step, perturbed, shard_size
     seed: int = 0
+    extends: str|None = None                    # a finished smaller coupling stage of the same settings: its whole shards are this one's first, linked
     device: str|None = None
 
     def __post_init__(self):
         check_choice('student', self.student, ['mdlm', 'imdm'])
         check_model_ref('teacher', self.teacher, ('denoiser',))
         check_device(self.device)
+
+def _comparable(params:dict) -> dict:
+    "A coupling stage's settings less those that do not change its shards (size, batch, device, what it extends)."
+    d = CouplingStage.from_dict(params).to_dict()
+    for k in ('extends', 'device'): d.pop(k)
+    for k in ('pairs', 'batch_size'): d['redi'].pop(k)
+    return d
+
+def link_shards(p:CouplingStage, smaller:RunFolder, into:Path, log=print):
+    "Link a finished smaller coupling's whole shards into this one's folder, after checking that it was made with the same settings."
+    if not (smaller.metrics.exists() and smaller.params.exists()):
+        raise ValueError(f"extends={p.extends!r} is not a finished coupling stage (it has no metrics.json or params.json)")
+    mine, theirs = _comparable(p.to_dict()), _comparable(json.loads(smaller.params.read_text()))
+    if mine != theirs:
+        diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        raise ValueError(f"extends={p.extends!r} was made with other settings ({', '.join(diff)} differ): its shards are not this coupling's")
+    from safetensors import safe_open
+    into.mkdir(parents=True, exist_ok=True)
+    whole = []                                                                          # a last, short shard is not one of ours
+    for s in sorted(smaller.coupling().glob('shard_*.safetensors')):
+        with safe_open(str(s), 'pt') as f:
+            if f.get_slice('x0').get_shape()[0] == p.redi.shard_size: whole.append(s)
+    for s in whole:
+        if not (into/s.name).exists():
+            try: os.link(s, into/s.name)
+            except OSError: shutil.copyfile(s, into/s.name)                             # another file system
+    log(f"coupling: {len(whole)} shards ({len(whole) * p.redi.shard_size:,} pairs) linked from {p.extends}")
 
 def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     "Make the coupling `params` (a `CouplingStage`) asks for into `out_dir/coupling`; resumable, split over processes."
@@ -327,6 +362,8 @@ def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     noise = None
     if p.student == 'imdm': noise = p.noise or (teacher.noise if teacher.is_imdm else NoiseSpec())
     sch, (rank, size) = LogLinear(), world()
+    if p.extends is not None and rank == 0: link_shards(p, RunFolder(p.extends), RunFolder(out).coupling(), log)
+    barrier()
     source_fn = rc.source_fn(sch, teacher.mask_id, _real(batches, rc.batch_size))
     make_coupling(teacher, sch, rc.sampler(), rc.pairs,
                   tr.config.length, noise, seed=p.seed, shard_size=rc.shard_size, out_dir=RunFolder(out).coupling(),
@@ -359,6 +396,7 @@ class EvalStage(Config):
     cond_length: int = 100                      # each continuation and reference keeps its first cond_length tokens, prefix included (the paper: 100)
     mauve_runs: int = 5                         # MAUVE repeats with clustering seeds seed+1, seed+2, ...; mean and std (the paper: 5)
     mauve_features: str = 'minilm'              # 'minilm' (offline) or 'judge' (a Hugging Face judge's last hidden state, as MAUVE's gpt2-large)
+    word_validity: bool = False                 # also the share of generated words that occur in the training text (character regimes)
     seed: int = 0
     device: str|None = None
 
@@ -437,6 +475,18 @@ def conditional_table(cond:dict) -> str:
                                f"continuation Gen PPL {r['cond_gen_ppl']:10.2f}{_ci(r)}  entropy {r['cond_entropy']:.3f}")
     return '\n'.join(lines)
 
+def word_book(data:DataConfig) -> WordBook:
+    "The words of the corpus's detokenised training text."
+    detok = corpus_detokenizer(data.corpus)
+    return WordBook(detok(t) for t in load_corpus(data.corpus, 'train')['text'])
+
+def text_scorer(blocks:TokenBlocks, p:EvalStage) -> dict:
+    "What `quality_vs_steps` needs for word validity and bits per character on this data, as keyword arguments."
+    sp = blocks.specials
+    specials = blocks.to_model(torch.tensor(sorted({sp.bos, sp.eos, sp.pad, sp.mask}))).tolist()
+    return {'book': word_book(blocks.config) if p.word_validity else None, 'texts': lambda x: word_texts(x, blocks.decode, specials),
+            'per_char': blocks.config.tokenizer.startswith('chars:')}
+
 def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     "Gen PPL and entropy at each step count (and MAUVE), held-out text as reference, the table and figure, for `params` (an `EvalStage`)."
     p, out, t0, device = _begin(EvalStage, params, out_dir)
@@ -446,8 +496,9 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
         models[name] = load_model(model_path(path), device).eval()
         check_vocab(models[name], blocks, f'model {name}')
     judge = load_judge(p.judge, blocks, device, p.judge_max_length)
+    words = text_scorer(blocks, p)
     rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log,
-                            sampler=p.sampler())
+                            sampler=p.sampler(), **words)
     metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
                'protocol': ('Gen PPL: ' + (('token-weighted NLL of the generated ids under the workbench AR judge '
                               '(no retokenisation; first EOS counted, later ones not)')
@@ -456,8 +507,11 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     for key, split in (('reference', 'validation'), ('reference_train', 'train')):     # real text: held out, and what the judge saw
         b = blocks if split == 'validation' else TokenBlocks(blocks.config, split, progress=False)
         real = b.rows(range(min(p.samples, len(b))))[0]                                # (N, L)
-        r = metrics[key] = {'model': f'{split} text', 'samples': len(real), 'gen_ppl': gen_ppl(judge, real, b.decode), 'entropy': sample_entropy(real)}
-        metrics['table'] += f"\n\n{r['model']} ({r['samples']} blocks) under the same judge: Gen PPL {r['gen_ppl']:.2f}, entropy {r['entropy']:.3f}"
+        nll, w = judge_scores(judge, real, b.decode)
+        r = metrics[key] = {'model': f'{split} text', 'samples': len(real), 'gen_ppl': ppl_of(nll, w), 'entropy': sample_entropy(real),
+                            **{k: v for k, v in text_measures(real, nll, w, **words).items() if not k.startswith('sample_')}}
+        extra = ''.join(f", {k.replace('_', ' ')} {r[k]:.3f}" for k in ('bpc', 'word_validity') if k in r)
+        metrics['table'] += f"\n\n{r['model']} ({r['samples']} blocks) under the same judge: Gen PPL {r['gen_ppl']:.2f}, entropy {r['entropy']:.3f}{extra}"
         log(f"{r['model']}: Gen PPL {r['gen_ppl']:.2f}, entropy {r['entropy']:.3f}")
     ref = metrics['reference']
     if p.mauve_prompts:
