@@ -13,7 +13,7 @@ from torch import Tensor
 from .core import write_json
 from .checkpoints import load_model, model_path
 from .data import DataConfig, TokenBlocks
-from .evaluation import gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of
+from .evaluation import gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of, nearest_overlap
 from .forward import Noised
 from .lm_experiment import load_judge, open_data
 from .redi import Coupling, ReDiConfig, completion_recall, load_coupling, make_coupling, noise_reliance, source_loss
@@ -27,8 +27,8 @@ from .sweeps import cell_folders
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios',
            'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
            'committed_ratios', 'shuffled', 'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap',
-           'generalisation_gate', 'gates', 'nearest_overlap', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise',
-           'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
+           'generalisation_gate', 'gates', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats',
+           'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -301,10 +301,6 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print) ->
     return res
 
 # %% ../nbs/84_analyses.ipynb #7dfff44e
-def nearest_overlap(x, targets):
-    "Per sample, the largest fraction of positions it shares with any coupling target."
-    return torch.stack([(row[None] == targets).float().mean(1).max() for row in x])
-
 @torch.no_grad()
 def recall_own_and_shuffled(model, c:Coupling, steps:int=2, seed:int=0) -> tuple[float, float]:
     "Positions where samples from the coupling's sources match its completions: with each pair's noise, and with the noise shuffled."

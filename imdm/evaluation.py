@@ -20,10 +20,11 @@ from .samplers import Ancestral, generate
 from .ar import ARLM
 
 # %% auto #0
-__all__ = ['eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'continuation_scores', 'ppl_of', 'gen_ppl', 'sample_entropies',
-           'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'words_of', 'WordBook', 'share', 'word_texts',
-           'minilm_features', 'mauve_scores', 'mauve_score', 'validation_ppl', 'text_measures', 'quality_vs_steps',
-           'row_scores', 'rows_ratio', 'quality_table', 'quality_figure']
+__all__ = ['REPLAY_AT', 'eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'continuation_scores', 'ppl_of', 'gen_ppl',
+           'sample_entropies', 'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'words_of', 'WordBook', 'share',
+           'word_texts', 'minilm_features', 'mauve_scores', 'mauve_score', 'validation_ppl', 'nearest_overlap',
+           'replay_check', 'text_measures', 'quality_vs_steps', 'row_scores', 'rows_ratio', 'quality_table',
+           'quality_figure']
 
 # %% ../nbs/71_evaluation.ipynb #a15f3324
 def eos_weights(ids:Tensor, eos:int) -> Tensor:
@@ -241,6 +242,20 @@ def validation_ppl(denoiser:Denoiser, schedule:Schedule, batches:Callable[[int],
     return math.exp(total / tokens)
 
 # %% ../nbs/71_evaluation.ipynb #d4e3a5df
+REPLAY_AT = 0.9       # a sample that shares this share of its positions with a training completion replays it
+
+def nearest_overlap(x:Tensor, # (N, L) samples
+                    targets:Tensor, # (M, L) completions, e.g. a coupling's
+                    chunk:int=64) -> Tensor: # (N,) float
+    "Per sample, the largest share of positions it has in common with any one target."
+    best = [(x[i:i + chunk, None].to(targets.device) == targets[None]).sum(-1).max(1).values.cpu() for i in range(0, len(x), chunk)]
+    return torch.cat(best).double() / x.shape[1]
+
+def replay_check(x:Tensor, targets:Tensor) -> dict:
+    "How close samples `x` (N, L) come to completions they were trained on: the mean nearest overlap, and the share at `REPLAY_AT` or above."
+    ov = nearest_overlap(x, targets)
+    return {'pairs': len(targets), 'mean_overlap': ov.mean().item(), 'replayed': (ov >= REPLAY_AT).double().mean().item(), 'at': REPLAY_AT}
+
 def text_measures(x:Tensor, nll:Tensor, w:Tensor, book:WordBook|None, texts, per_char:bool, n_boot:int=1000, seed:int=0) -> dict:
     "Word validity (against `book`) and bits per character of samples `x` (N, L) whose judge scores are `nll`, `w`; each with its interval."
     out = {}
@@ -260,7 +275,8 @@ def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps
                      n_boot:int=1000,
                      book:WordBook|None=None, # score word validity against these words
                      texts:Callable[[Tensor], list[str]]|None=None, # samples -> texts for word counting (see `word_texts`)
-                     per_char:bool=False) -> list[dict]: # also give bits per character (a character tokenizer)
+                     per_char:bool=False, # also give bits per character (a character tokenizer)
+                     replay:dict[str, Tensor]|None=None) -> list[dict]: # per model, completions it trained on (a ReDi coupling's): how many samples replay one
     "Gen PPL and sample entropy (and word validity, bits per character) of each model's samples at each step count, with 95% bootstrap intervals."
     rows, sampler = [], Ancestral() if sampler is None else sampler
     if book is not None and texts is None: raise ValueError("word validity needs texts (ids -> the texts whose words are counted)")
@@ -280,9 +296,11 @@ def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps
                          'entropy_ci': bootstrap_ci(lambda e: e.mean().item(), ent, n_boot=n_boot, seed=seed),
                          'samples': n, 'calls': calls, 'seconds': time.perf_counter() - t0,
                          'sample_nll': [round(v, 4) for v in nll.tolist()], 'sample_weight': w.tolist(),
-                         **text_measures(x, nll, w, book, texts, per_char, n_boot, seed)})
+                         **text_measures(x, nll, w, book, texts, per_char, n_boot, seed),
+                         **({'replay': replay_check(x, replay[name])} if replay and name in replay else {})})
             lo, hi = rows[-1]['gen_ppl_ci']
             words = f"  word validity {rows[-1]['word_validity']:.3f}" if book is not None else ''
+            words += f"  replayed {rows[-1]['replay']['replayed']:.3f}" if 'replay' in rows[-1] else ''
             log(f"{name:<14} {k:>3} steps  Gen PPL {rows[-1]['gen_ppl']:9.2f} [{lo:.2f}, {hi:.2f}]  entropy {rows[-1]['entropy']:.3f}{words}")
     return rows
 

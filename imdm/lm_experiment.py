@@ -34,8 +34,8 @@ from .data import corpus_detokenizer, load_corpus
 __all__ = ['TRAIN_KINDS', 'STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
            'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
            'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
-           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'stage_eval',
-           'run_stage']
+           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'trained_completions',
+           'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -487,6 +487,16 @@ def text_scorer(blocks:TokenBlocks, p:EvalStage) -> dict:
     return {'book': word_book(blocks.config) if p.word_validity else None, 'texts': lambda x: word_texts(x, blocks.decode, specials),
             'per_char': blocks.config.tokenizer.startswith('chars:')}
 
+def trained_completions(ref:str) -> Tensor|None:
+    "The completions a ReDi student trained on (its given coupling's first `redi.pairs`, and those its rounds made), (M, L); None for other models."
+    saved = model_path(ref)
+    meta = json.loads((saved/'config.json').read_text())
+    if meta.get('stage') != 'redi': return None
+    given, pairs = meta['params'].get('coupling'), meta['params'].get('redi', {}).get('pairs', ReDiConfig().pairs)
+    parts = [first_pairs(load_coupling(RunFolder(given).coupling()), pairs, given).x0] if given and RunFolder(given).coupling().is_dir() else []
+    parts += [load_coupling(f).x0 for f in sorted(RunFolder(saved.parent).coupling().glob('round_*'))]
+    return torch.cat(parts) if parts else None
+
 def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     "Gen PPL and entropy at each step count (and MAUVE), held-out text as reference, the table and figure, for `params` (an `EvalStage`)."
     p, out, t0, device = _begin(EvalStage, params, out_dir)
@@ -498,7 +508,8 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     judge = load_judge(p.judge, blocks, device, p.judge_max_length)
     words = text_scorer(blocks, p)
     rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log,
-                            sampler=p.sampler(), **words)
+                            sampler=p.sampler(), **words,
+                            replay={k: x for k, ref in p.models.items() if (x := trained_completions(ref)) is not None})
     metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
                'protocol': ('Gen PPL: ' + (('token-weighted NLL of the generated ids under the workbench AR judge '
                               '(no retokenisation; first EOS counted, later ones not)')
