@@ -13,7 +13,8 @@ from torch import Tensor
 from .core import write_json
 from .checkpoints import load_model, model_path
 from .data import DataConfig, TokenBlocks
-from .evaluation import gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of, nearest_overlap
+from .evaluation import (gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of,
+                             nearest_overlap, seed_ratio_ci)
 from .forward import Noised
 from .lm_experiment import load_judge, open_data
 from .redi import Coupling, ReDiConfig, completion_recall, load_coupling, make_coupling, noise_reliance, source_loss
@@ -89,9 +90,13 @@ def seed_ratios(rows:list[dict], imdm:str='IM-SDTT (noise-driven)', mdlm:str='MD
         seeds = sorted(s for (b, s, kk) in by if b == imdm and kk == k and (mdlm, s, k) in by)
         if not seeds: continue
         per = [{'seed': s, **{x: _ratio(by[imdm, s, k], by[mdlm, s, k], k)[x] for x in ('ratio', 'ci')}} for s in seeds]
-        pool = lambda b: tuple(torch.cat(x) for x in zip(*(row_scores(by[b, s, k]) for s in seeds)))
-        ratio, lo, hi = ppl_ratio_ci(pool(imdm), pool(mdlm), n_boot=2000, seed=k)
-        out['rows'].append({'steps': k, 'seeds': seeds, 'per_seed': per, 'pooled': {'ratio': ratio, 'ci': [lo, hi]},
+        parts = lambda b: [row_scores(by[b, s, k]) for s in seeds]
+        ratio, lo, hi = seed_ratio_ci(parts(imdm), parts(mdlm), n_boot=2000, seed=k)           # seeds, then samples
+        flat = lambda b: tuple(torch.cat(x) for x in zip(*parts(b)))
+        _, slo, shi = ppl_ratio_ci(flat(imdm), flat(mdlm), n_boot=2000, seed=k)                # samples only: too narrow across seeds
+        out['rows'].append({'steps': k, 'seeds': seeds, 'per_seed': per,
+                            'pooled': {'ratio': ratio, 'ci': [lo, hi], 'ci_samples_only': [slo, shi], 'interval': 'seed-then-sample bootstrap'},
+                            'spread': [min(p['ratio'] for p in per), max(p['ratio'] for p in per)],
                             'mean_of_seeds': sum(p['ratio'] for p in per) / len(per)})
     return out
 

@@ -21,10 +21,10 @@ from .ar import ARLM
 
 # %% auto #0
 __all__ = ['REPLAY_AT', 'eos_weights', 'HFJudge', 'ARJudge', 'judge_scores', 'continuation_scores', 'ppl_of', 'gen_ppl',
-           'sample_entropies', 'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'words_of', 'WordBook', 'share',
-           'word_texts', 'minilm_features', 'mauve_scores', 'mauve_score', 'validation_ppl', 'nearest_overlap',
-           'replay_check', 'text_measures', 'quality_vs_steps', 'row_scores', 'rows_ratio', 'quality_table',
-           'quality_figure']
+           'sample_entropies', 'sample_entropy', 'bootstrap_ci', 'ppl_ratio_ci', 'seed_ratio_ci', 'words_of',
+           'WordBook', 'share', 'word_texts', 'minilm_features', 'mauve_scores', 'mauve_score', 'validation_ppl',
+           'nearest_overlap', 'replay_check', 'text_measures', 'match_temperature', 'quality_vs_steps', 'row_scores',
+           'rows_ratio', 'quality_table', 'quality_figure']
 
 # %% ../nbs/71_evaluation.ipynb #a15f3324
 def eos_weights(ids:Tensor, eos:int) -> Tensor:
@@ -161,6 +161,24 @@ def ppl_ratio_ci(a:tuple[Tensor, Tensor], b:tuple[Tensor, Tensor], # (nll, weigh
     lo, hi = _interval([ppl_of(a[0][i], a[1][i]) / ppl_of(b[0][j], b[1][j]) for i, j in zip(ia, ib)], level)
     return ppl_of(*a) / ppl_of(*b), lo, hi
 
+# %% ../nbs/71_evaluation.ipynb #238328cd
+def seed_ratio_ci(a:list[tuple[Tensor, Tensor]], b:list[tuple[Tensor, Tensor]], # per training seed: (nll, weight) per sample, of two models
+                  n_boot:int=2000, level:float=0.95, seed:int=0) -> tuple[float, float, float]:
+    "Pooled Gen PPL of `a` over `b` and a seed-then-sample bootstrap interval: seeds resampled (paired), then each seed's samples."
+    check_int('n_boot', n_boot, 1)
+    if len(a) != len(b) or not a: raise ValueError(f"seed_ratio_ci needs the same seeds of both models, at least one; got {len(a)} and {len(b)}")
+    g, S = torch.Generator().manual_seed(seed), len(a)
+    def pooled(parts, seeds, resample):
+        picks = [(parts[s][0][i], parts[s][1][i]) for s in seeds
+                 for i in [torch.randint(0, len(parts[s][0]), (len(parts[s][0]),), generator=g) if resample else slice(None)]]
+        return ppl_of(torch.cat([n for n, _ in picks]), torch.cat([w for _, w in picks]))
+    reps = []
+    for _ in range(n_boot):
+        seeds = torch.randint(0, S, (S,), generator=g).tolist()
+        reps.append(pooled(a, seeds, True) / pooled(b, seeds, True))
+    lo, hi = _interval(reps, level)
+    return pooled(a, range(S), False) / pooled(b, range(S), False), lo, hi
+
 # %% ../nbs/71_evaluation.ipynb #d7d2c7ac
 _EDGE = re.compile(r"^[^\w']+|[^\w']+$")     # punctuation at either end of a whitespace-separated word
 
@@ -268,6 +286,32 @@ def text_measures(x:Tensor, nll:Tensor, w:Tensor, book:WordBook|None, texts, per
                    sample_words_valid=hits.tolist(), sample_words=total.tolist())
     return out
 
+def _samples(model, schedule, sampler:Ancestral, n:int, length, batch_size:int, stream:str, seed:int) -> tuple[Tensor, int]:
+    "`n` samples (N, L) in batches, each batch from its own named stream, and the network calls they took."
+    xs, calls = [], 0
+    for i in range(0, n, batch_size):
+        out = generate(model, schedule, sampler, n=min(batch_size, n - i), length=length, seed=stream_seed(stream, seed, i))
+        xs.append(out.x.cpu())
+        calls += out.calls
+    return torch.cat(xs), calls
+
+@torch.no_grad()
+def match_temperature(model, schedule, sampler:Ancestral, target:float, n:int=256, length:int|None=None, batch_size:int=32, seed:int=0,
+                      bounds:tuple[float, float]=(0.25, 4.0), tol:float=0.005, iters:int=12) -> tuple[float, float]:
+    "The sampling temperature at which `n` samples have sample entropy `target` (bisection on log T, common random numbers), and the entropy reached."
+    ent = lambda T: sample_entropy(_samples(model, schedule, sampler.replace(temperature=T), n, length, batch_size, 'match', seed)[0])
+    lo, hi = bounds
+    e_lo, e_hi = ent(lo), ent(hi)
+    if target <= e_lo: return lo, e_lo                                                 # out of reach: the nearest bound, reported as such
+    if target >= e_hi: return hi, e_hi
+    T, e = 1.0, ent(1.0)
+    for _ in range(iters):
+        if abs(e - target) <= tol: break
+        lo, hi = (T, hi) if e < target else (lo, T)
+        T = math.sqrt(lo * hi)
+        e = ent(T)
+    return T, e
+
 @torch.no_grad()
 def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps=(2, 4, 8, 16), n:int=64, length:int|None=None,
                      decode=None, batch_size:int=32, seed:int=0, log=print,
@@ -276,32 +320,39 @@ def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps
                      book:WordBook|None=None, # score word validity against these words
                      texts:Callable[[Tensor], list[str]]|None=None, # samples -> texts for word counting (see `word_texts`)
                      per_char:bool=False, # also give bits per character (a character tokenizer)
-                     replay:dict[str, Tensor]|None=None) -> list[dict]: # per model, completions it trained on (a ReDi coupling's): how many samples replay one
+                     replay:dict[str, Tensor]|None=None, # per model, completions it trained on (a ReDi coupling's): how many samples replay one
+                     entropy_targets:dict[int, float]|None=None, # per step count, an entropy to match by temperature: each row gets a `matched` row
+                     match_samples:int=256) -> list[dict]: # samples per trial of the temperature search
     "Gen PPL and sample entropy (and word validity, bits per character) of each model's samples at each step count, with 95% bootstrap intervals."
-    rows, sampler = [], Ancestral() if sampler is None else sampler
+    sampler = Ancestral() if sampler is None else sampler
     if book is not None and texts is None: raise ValueError("word validity needs texts (ids -> the texts whose words are counted)")
+    def measure(name, model, smp):
+        t0 = time.perf_counter()
+        x, calls = _samples(model, schedule, smp, n, length, batch_size, 'eval', seed)
+        nll, w = judge_scores(judge, x, decode)
+        ent = sample_entropies(x)
+        return {'model': name, 'steps': smp.steps, 'gen_ppl': ppl_of(nll, w), 'entropy': ent.mean().item(),
+                'gen_ppl_ci': bootstrap_ci(ppl_of, nll, w, n_boot=n_boot, seed=seed),
+                'entropy_ci': bootstrap_ci(lambda e: e.mean().item(), ent, n_boot=n_boot, seed=seed),
+                'samples': n, 'calls': calls, 'seconds': time.perf_counter() - t0,
+                'sample_nll': [round(v, 4) for v in nll.tolist()], 'sample_weight': w.tolist(),
+                **text_measures(x, nll, w, book, texts, per_char, n_boot, seed),
+                **({'replay': replay_check(x, replay[name])} if replay and name in replay else {})}
+    def say(r, what=''):
+        lo, hi = r['gen_ppl_ci']
+        extra = (f"  word validity {r['word_validity']:.3f}" if 'word_validity' in r else '') + \
+                (f"  replayed {r['replay']['replayed']:.3f}" if 'replay' in r else '')
+        log(f"{r['model']:<14} {r['steps']:>3} steps{what}  Gen PPL {r['gen_ppl']:9.2f} [{lo:.2f}, {hi:.2f}]  entropy {r['entropy']:.3f}{extra}")
+    rows = []
     for name, model in models.items():
         for k in steps:
-            t0, xs, calls = time.perf_counter(), [], 0
-            for i in range(0, n, batch_size):
-                out = generate(model, schedule, sampler.replace(steps=k), n=min(batch_size, n - i), length=length,
-                               seed=stream_seed('eval', seed, i))
-                xs.append(out.x.cpu())
-                calls += out.calls
-            x = torch.cat(xs)
-            nll, w = judge_scores(judge, x, decode)
-            ent = sample_entropies(x)
-            rows.append({'model': name, 'steps': k, 'gen_ppl': ppl_of(nll, w), 'entropy': ent.mean().item(),
-                         'gen_ppl_ci': bootstrap_ci(ppl_of, nll, w, n_boot=n_boot, seed=seed),
-                         'entropy_ci': bootstrap_ci(lambda e: e.mean().item(), ent, n_boot=n_boot, seed=seed),
-                         'samples': n, 'calls': calls, 'seconds': time.perf_counter() - t0,
-                         'sample_nll': [round(v, 4) for v in nll.tolist()], 'sample_weight': w.tolist(),
-                         **text_measures(x, nll, w, book, texts, per_char, n_boot, seed),
-                         **({'replay': replay_check(x, replay[name])} if replay and name in replay else {})})
-            lo, hi = rows[-1]['gen_ppl_ci']
-            words = f"  word validity {rows[-1]['word_validity']:.3f}" if book is not None else ''
-            words += f"  replayed {rows[-1]['replay']['replayed']:.3f}" if 'replay' in rows[-1] else ''
-            log(f"{name:<14} {k:>3} steps  Gen PPL {rows[-1]['gen_ppl']:9.2f} [{lo:.2f}, {hi:.2f}]  entropy {rows[-1]['entropy']:.3f}{words}")
+            rows.append(measure(name, model, sampler.replace(steps=k)))
+            say(rows[-1])
+            if entropy_targets and k in entropy_targets:
+                T, _ = match_temperature(model, schedule, sampler.replace(steps=k), entropy_targets[k], min(n, match_samples), length, batch_size, seed)
+                m = rows[-1]['matched'] = {**measure(name, model, sampler.replace(steps=k, temperature=T)), 'temperature': T,
+                                           'target_entropy': entropy_targets[k]}
+                say(m, f" at temperature {T:.3f}")
     return rows
 
 def row_scores(row:dict) -> tuple[Tensor, Tensor]:

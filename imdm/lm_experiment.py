@@ -35,7 +35,7 @@ __all__ = ['TRAIN_KINDS', 'STAGES', 'ModelConfig', 'check_vocab', 'open_data', '
            'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
            'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
            'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'trained_completions',
-           'stage_eval', 'run_stage']
+           'entropy_targets', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -397,6 +397,8 @@ class EvalStage(Config):
     mauve_runs: int = 5                         # MAUVE repeats with clustering seeds seed+1, seed+2, ...; mean and std (the paper: 5)
     mauve_features: str = 'minilm'              # 'minilm' (offline) or 'judge' (a Hugging Face judge's last hidden state, as MAUVE's gpt2-large)
     word_validity: bool = False                 # also the share of generated words that occur in the training text (character regimes)
+    match_entropy: str|None = None              # an evaluation stage: each row also gets a temperature at which its entropy is that stage's first model's
+    match_samples: int = 256                    # samples per trial of the temperature search
     seed: int = 0
     device: str|None = None
 
@@ -414,6 +416,11 @@ class EvalStage(Config):
         for k in ('samples', 'batch_size', 'judge_max_length', 'mauve_prefix', 'mauve_continuations', 'mauve_runs'): check_int(k, getattr(self, k), 1)
         check_int('cond_length', self.cond_length, self.mauve_prefix + 1)          # something to continue
         check_int('mauve_prompts', self.mauve_prompts, 0)
+        check_int('match_samples', self.match_samples, 1)
+        if self.match_entropy is not None and not self.match_entropy.startswith('@'):
+            done = RunFolder(self.match_entropy).metrics
+            if not done.exists() or json.loads(done.read_text()).get('stage') != 'eval':
+                raise ValueError(f"match_entropy={self.match_entropy!r} is not a finished evaluation stage (no metrics.json of an evaluation)")
         check_device(self.device)
 
     def sampler(self) -> Ancestral: return Ancestral(draws=self.draws, mask_state=self.mask_state)
@@ -497,6 +504,12 @@ def trained_completions(ref:str) -> Tensor|None:
     parts += [load_coupling(f).x0 for f in sorted(RunFolder(saved.parent).coupling().glob('round_*'))]
     return torch.cat(parts) if parts else None
 
+def entropy_targets(eval_run:str) -> dict[int, float]:
+    "Per step count, the entropy of the first model an evaluation stage measured: the targets of `match_entropy`."
+    rows = json.loads(RunFolder(eval_run).metrics.read_text())['rows']
+    first = rows[0]['model']
+    return {r['steps']: r['entropy'] for r in rows if r['model'] == first}
+
 def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     "Gen PPL and entropy at each step count (and MAUVE), held-out text as reference, the table and figure, for `params` (an `EvalStage`)."
     p, out, t0, device = _begin(EvalStage, params, out_dir)
@@ -509,7 +522,8 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     words = text_scorer(blocks, p)
     rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log,
                             sampler=p.sampler(), **words,
-                            replay={k: x for k, ref in p.models.items() if (x := trained_completions(ref)) is not None})
+                            replay={k: x for k, ref in p.models.items() if (x := trained_completions(ref)) is not None},
+                            entropy_targets=entropy_targets(p.match_entropy) if p.match_entropy else None, match_samples=p.match_samples)
     metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
                'protocol': ('Gen PPL: ' + (('token-weighted NLL of the generated ids under the workbench AR judge '
                               '(no retokenisation; first EOS counted, later ones not)')

@@ -96,6 +96,7 @@ class Ancestral(Config):
     mask_state: str = 'keep'      # IMDM: 'keep' a masked position's noise until it unmasks, or redraw it as Eq. 13 ('posterior')
     draws: str = 'independent'    # random choices from an independent stream, or read from each position's own noise ('noise')
     last_step: str = 'sample'     # the step to t = 0 draws from x_theta ('sample') or takes its argmax ('greedy')
+    temperature: float = 1.0      # x_theta's logits are divided by it before each draw (below 1: sharper, lower entropy)
     progress: bool|None = None    # tqdm bar; None: only for runs of 256 steps or more
 
     def __post_init__(self):
@@ -106,6 +107,7 @@ class Ancestral(Config):
             raise ValueError(f"draws='noise' reads each position's draws from its noise, kept until it unmasks: "
                              f"it needs mask_state='keep', not {self.mask_state!r}")
         check_choice('last_step', self.last_step, ['sample', 'greedy'])
+        check_float('temperature', self.temperature, 0., open_lo=True)
 
     def timesteps(self, t_start:float|Tensor=1.0) -> Tensor:
         "The grid $t_0 = $ `t_start` $> \\dots > t_n = 0$, float64: (steps + 1,), or (steps + 1, B) for a (B,) `t_start`."
@@ -149,7 +151,7 @@ def _step(self:Ancestral, denoiser:Denoiser, schedule:Schedule,
     else:
         h = denoiser.features(z, eta, t.float())                                       # (B, L, D)
         logits, calls = denoiser.head(h[unmask]), calls + 1
-    tokens = draw_tokens(logits, denoiser.mask_id, False, generator, points)           # (M,)
+    tokens = draw_tokens(logits.double() / self.temperature if self.temperature != 1 else logits, denoiser.mask_id, False, generator, points)   # (M,)
     if self.last_step == 'greedy' and bool((s == 0).any()):                            # the final step takes the argmax
         greedy = (s == 0)[:, None].expand(B, L)[unmask]
         tokens[greedy] = draw_tokens(logits[greedy], denoiser.mask_id, True)
