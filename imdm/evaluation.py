@@ -331,7 +331,7 @@ def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps
         x, calls = _samples(model, schedule, smp, n, length, batch_size, 'eval', seed)
         nll, w = judge_scores(judge, x, decode)
         ent = sample_entropies(x)
-        return {'model': name, 'steps': smp.steps, 'gen_ppl': ppl_of(nll, w), 'entropy': ent.mean().item(),
+        return {'model': name, 'steps': smp.steps, 'draws': smp.draws, 'gen_ppl': ppl_of(nll, w), 'entropy': ent.mean().item(),
                 'gen_ppl_ci': bootstrap_ci(ppl_of, nll, w, n_boot=n_boot, seed=seed),
                 'entropy_ci': bootstrap_ci(lambda e: e.mean().item(), ent, n_boot=n_boot, seed=seed),
                 'samples': n, 'calls': calls, 'seconds': time.perf_counter() - t0,

@@ -385,7 +385,7 @@ class EvalStage(Config):
     judge: str = ''                             # a saved AR model / stage folder, or 'hf:<name or folder>' (e.g. hf:gpt2-large)
     data: DataConfig = field(default_factory=DataConfig)   # decoding, and prompts for MAUVE
     steps: list = field(default_factory=lambda: [2, 4, 8, 16])
-    draws: str = 'independent'                  # the sampler's draws: independent, or read from each position's noise ('noise')
+    draws: str = 'independent'                  # the sampler's draws: independent, read from each position's noise ('noise'), or 'auto' (noise for IMDMs)
     mask_state: str = 'keep'                    # IMDM positions that stay masked keep their noise, or are redrawn ('posterior', the official fix_eps: False)
     samples: int = 256                          # unconditional samples per model and step count (paper: 1024)
     batch_size: int = 32
@@ -409,6 +409,7 @@ class EvalStage(Config):
         check_model_ref('judge', self.judge, ('ar',))
         if not self.steps: raise ValueError("steps must list at least one step count")
         for s in self.steps: check_int('steps', s, 1)
+        check_choice('draws', self.draws, ['independent', 'noise', 'auto'])
         self.sampler()                                                                 # draws and mask_state, checked together
         check_choice('mauve_features', self.mauve_features, ['minilm', 'judge'])
         if self.mauve_features == 'judge' and not self.judge.startswith('hf:'):
@@ -423,7 +424,10 @@ class EvalStage(Config):
                 raise ValueError(f"match_entropy={self.match_entropy!r} is not a finished evaluation stage (no metrics.json of an evaluation)")
         check_device(self.device)
 
-    def sampler(self) -> Ancestral: return Ancestral(draws=self.draws, mask_state=self.mask_state)
+    def sampler(self, model=None) -> Ancestral:
+        "The sampler of `model`: with draws='auto', an IMDM reads its draws from its noise and an MDLM draws independently."
+        draws = self.draws if self.draws != 'auto' else 'noise' if model is not None and model.is_imdm else 'independent'
+        return Ancestral(draws=draws, mask_state=self.mask_state)
 
 # %% ../nbs/82_lm_experiment.ipynb #66060352
 def load_judge(spec:str, blocks:TokenBlocks, device, max_length:int):
@@ -460,7 +464,7 @@ def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, ju
     out = {'true text': {**prompt_scores(judge, refs, 1, p.mauve_prefix, blocks.decode, p.seed), 'prompts': len(refs),
                          'prompt': blocks.decode(refs[:1, :p.mauve_prefix], skip_special_tokens=True)[0]}}
     for name, m in models.items():
-        x = generate(m, LogLinear(), p.sampler().replace(steps=steps), given=given.to(device), given_mask=mask.to(device),
+        x = generate(m, LogLinear(), p.sampler(m).replace(steps=steps), given=given.to(device), given_mask=mask.to(device),
                      seed=stream_seed('conditional', p.seed)).x
         x = x[:, :p.cond_length].cpu()                                                 # (P * c, n)
         runs = mauve_scores(ref_text, blocks.decode(x, skip_special_tokens=True), feats, seeds)
@@ -520,15 +524,18 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
         check_vocab(models[name], blocks, f'model {name}')
     judge = load_judge(p.judge, blocks, device, p.judge_max_length)
     words = text_scorer(blocks, p)
-    rows = quality_vs_steps(models, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size, p.seed, log,
-                            sampler=p.sampler(), **words,
-                            replay={k: x for k, ref in p.models.items() if (x := trained_completions(ref)) is not None},
-                            entropy_targets=entropy_targets(p.match_entropy) if p.match_entropy else None, match_samples=p.match_samples)
+    replay = {k: x for k, ref in p.models.items() if (x := trained_completions(ref)) is not None}
+    targets = entropy_targets(p.match_entropy) if p.match_entropy else None
+    rows = [r for name, m in models.items()                                            # each model with its own sampler (draws='auto')
+            for r in quality_vs_steps({name: m}, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size,
+                                      p.seed, log, sampler=p.sampler(m), **words, replay=replay, entropy_targets=targets,
+                                      match_samples=p.match_samples)]
     metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
                'protocol': ('Gen PPL: ' + (('token-weighted NLL of the generated ids under the workbench AR judge '
                               '(no retokenisation; first EOS counted, later ones not)')
                              if isinstance(judge, ARJudge) else 'MDLM/DUO: decoded with specials, retokenised, first EOS counted, token-weighted')
-                            + '; entropy: DUO per-sample unigram entropy (nats); sampling: ancestral, float64, no temperature/top-k/top-p')}
+                            + '; entropy: DUO per-sample unigram entropy (nats); sampling: ancestral, float64, no top-k/top-p, '
+                              'temperature 1 (a `matched` row names its own)')}
     for key, split in (('reference', 'validation'), ('reference_train', 'train')):     # real text: held out, and what the judge saw
         b = blocks if split == 'validation' else TokenBlocks(blocks.config, split, progress=False)
         real = b.rows(range(min(p.samples, len(b))))[0]                                # (N, L)
