@@ -7,10 +7,12 @@ from __future__ import annotations
 import gzip, json, time
 from pathlib import Path
 
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 from torch import Tensor
 
-from .core import write_json
+from .core import write_json, write_atomic
 from .checkpoints import load_model, model_path
 from .data import DataConfig, TokenBlocks
 from .evaluation import (gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of,
@@ -28,8 +30,9 @@ from .sweeps import cell_folders
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios',
            'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
            'committed_ratios', 'shuffled', 'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap',
-           'generalisation_gate', 'gates', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats',
-           'sdtt_divergence', 'mask_state_spread', 'mask_states']
+           'generalisation_gate', 'gates', 'is_imdm_row', 'regime_rows', 'regime_target', 'regime_figure', 'regime',
+           'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence',
+           'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -303,6 +306,118 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print) ->
     out = Path(out or Path('results') / chain / 'gates.json')
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, res)
+    return res
+
+# %% ../nbs/84_analyses.ipynb #5a607fe1
+def is_imdm_row(model:str) -> bool: return split_seed(model)[0].startswith(('IMDM', 'IM-'))
+
+def regime_rows(chain:str, runs:str|Path='runs') -> list[dict]:
+    "Every finished evaluation row of a regime: its chain's eval stages, and its curve sweep's cells (models named with their cell)."
+    from imdm.sweeps import load_sweep, sweep_cells, cell_chain
+    c = load_chain(chain)
+    own = {folder: sid for sid, folder in cell_folders(c, runs).items() if sid.startswith('eval') and (folder / 'metrics.json').exists()}
+    try: sweep = load_sweep(f"{chain}-curves")
+    except ValueError: sweep = None
+    rows, swept = [], set()
+    for cell, overrides in (sweep_cells(sweep).items() if sweep else []):
+        folder = cell_folders(cell_chain(c, overrides), runs)[sweep['report']['stage']]
+        if not (folder / 'metrics.json').exists(): continue
+        swept.add(folder)                                                              # the chain's own cell is read once, as a cell
+        rows += [{**r, 'model': f"{r['model']} [{cell}]", 'base_model': r['model'], 'cell': cell, 'pairs': overrides.get('imdm_redi_gate.redi.pairs'),
+                  'train_steps': (overrides.get('imdm_redi_gate.train') or {}).get('steps'), 'stage': sweep['report']['stage']}
+                 for r in json.loads((folder / 'metrics.json').read_text())['rows']]
+    for folder, sid in own.items():
+        if folder not in swept: rows += [{**r, 'stage': sid} for r in json.loads((folder / 'metrics.json').read_text())['rows']]
+    return rows
+
+def _share_diff_ci(a:dict, b:dict, seed:int=0, n_boot:int=2000) -> list[float]:
+    "A bootstrap interval of the word-validity difference of two rows, each row's samples resampled on its own."
+    g, t = torch.Generator().manual_seed(seed), lambda r, k: torch.tensor(r[k], dtype=torch.float64)
+    (ha, ta), (hb, tb) = ((t(r, 'sample_words_valid'), t(r, 'sample_words')) for r in (a, b))
+    reps = []
+    for _ in range(n_boot):
+        i, j = torch.randint(0, len(ha), (len(ha),), generator=g), torch.randint(0, len(hb), (len(hb),), generator=g)
+        reps.append(ha[i].sum().item() / max(ta[i].sum().item(), 1) - hb[j].sum().item() / max(tb[j].sum().item(), 1))
+    q = torch.quantile(torch.tensor(reps, dtype=torch.float64), torch.tensor([0.025, 0.975], dtype=torch.float64))
+    return q.tolist()
+
+def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0.10) -> dict:
+    "Issue 23's target at `steps`: the best IMDM student over the best MDLM student (Gen PPL pooled over their training seeds)."
+    by = {}
+    for r in rows:
+        if r['steps'] == steps and 'sample_nll' in r and split_seed(r['model'])[0] != 'MDLM teacher':
+            by.setdefault(split_seed(r['model'])[0], {})[split_seed(r['model'])[1]] = r
+    pooled = lambda seeds: ppl_of(*(torch.cat(x) for x in zip(*(row_scores(r) for r in seeds.values()))))
+    best = {side: min((m for m in by if is_imdm_row(m) == (side == 'imdm')), key=lambda m: pooled(by[m]), default=None) for side in ('imdm', 'mdlm')}
+    if None in best.values(): return {'steps': steps, 'missing': [k for k, v in best.items() if v is None]}
+    a, b = by[best['imdm']], by[best['mdlm']]
+    common = sorted(set(a) & set(b))
+    if len(common) > 1:
+        ratio, lo, hi = seed_ratio_ci([row_scores(a[s]) for s in common], [row_scores(b[s]) for s in common], seed=steps)
+        per = [rows_ratio(a[s], b[s], steps)[0] for s in common]
+        how = f"seed-then-sample bootstrap over training seeds {common}"
+    else:
+        ratio, lo, hi = rows_ratio(a[min(a)], b[min(b)], steps)
+        per, how = [ratio], f"sample bootstrap, one training seed each ({min(a)}, {min(b)})"
+    ent = lambda seeds: sum(r['entropy'] for r in seeds.values()) / len(seeds)
+    out = {'steps': steps, 'imdm': best['imdm'], 'mdlm': best['mdlm'], 'imdm_gen_ppl': pooled(a), 'mdlm_gen_ppl': pooled(b),
+           'ratio': ratio, 'ci': [lo, hi], 'interval': how, 'seed_ratios': per, 'spread': [min(per), max(per)],
+           'entropy_ratio': ent(a) / ent(b)}
+    out['entropy_within_5pct'] = abs(out['entropy_ratio'] - 1) <= 0.05
+    out['meets'] = ratio <= bar and hi < 1 and out['entropy_within_5pct']
+    wa, wb = a[min(a)], b[min(b)]
+    if 'word_validity' in wa and 'word_validity' in wb:
+        d = wa['word_validity'] - wb['word_validity']
+        out['word_validity'] = {'imdm': wa['word_validity'], 'mdlm': wb['word_validity'], 'difference': d,
+                                'ci': _share_diff_ci(wa, wb, steps), 'meets': d >= words_bar}
+        out['word_validity']['meets'] = d >= words_bar and out['word_validity']['ci'][0] > 0
+    return out
+
+# %% ../nbs/84_analyses.ipynb #09c0733c
+def regime_figure(rows:list[dict], title:str) -> go.Figure:
+    "Quality against coupling size, a panel per step count (Gen PPL; word validity when measured): swept students as lines, the rest dotted."
+    steps = sorted({r['steps'] for r in rows if 'pairs' in r}) or sorted({r['steps'] for r in rows})
+    metrics = ['gen_ppl'] + (['word_validity'] if any('word_validity' in r for r in rows) else [])
+    fig = make_subplots(len(metrics), len(steps), subplot_titles=[f"{m.replace('_', ' ')}, {k} steps" for m in metrics for k in steps])
+    lines, flat = {}, [r for r in rows if 'pairs' not in r and split_seed(r['model'])[1] == 0]
+    for r in rows:
+        if 'pairs' in r: lines.setdefault((r['base_model'], r['train_steps']), []).append(r)
+    pairs = sorted({r['pairs'] for r in rows if 'pairs' in r}) or [1]
+    for i, m in enumerate(metrics, 1):
+        for j, k in enumerate(steps, 1):
+            for n, ((model, budget), rs) in enumerate(sorted(lines.items(), key=lambda kv: str(kv[0]))):
+                rs = sorted((r for r in rs if r['steps'] == k and m in r), key=lambda r: r['pairs'])
+                ci = [r.get(f'{m}_ci') for r in rs]
+                err = None if None in ci else dict(type='data', symmetric=False, array=[c[1] - r[m] for c, r in zip(ci, rs)],
+                                                   arrayminus=[r[m] - c[0] for c, r in zip(ci, rs)])
+                name = f"{model}, {budget:,} steps"
+                fig.add_scatter(x=[r['pairs'] for r in rs], y=[r[m] for r in rs], error_y=err, mode='lines+markers', name=name,
+                                legendgroup=name, showlegend=i == 1 and j == 1, row=i, col=j)
+            for r in (r for r in flat if r['steps'] == k and m in r):
+                fig.add_scatter(x=[pairs[0], pairs[-1]], y=[r[m]] * 2, mode='lines', line=dict(dash='dot'), name=r['model'],
+                                legendgroup=r['model'], showlegend=i == 1 and j == 1, row=i, col=j)
+    fig.update_xaxes(type='log', title='coupling pairs')
+    for j in range(1, len(steps) + 1): fig.update_yaxes(type='log', row=1, col=j)
+    fig.update_layout(title=title, height=380 * len(metrics), template='plotly_white')
+    return fig
+
+def regime(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print) -> dict:
+    "A regime gathered into `results/<chain>/`: its rows (without per-sample scores), the target at 1, 2, 4 and 8 steps, the figure."
+    rows = regime_rows(chain, runs)
+    out = Path(out or Path('results') / chain)
+    out.mkdir(parents=True, exist_ok=True)
+    res = {'chain': chain, 'target': {k: regime_target(rows, k) for k in (1, 2, 4, 8)},
+           'rows': [{k: v for k, v in r.items() if not k.startswith('sample_')} | ({'matched': {k: v for k, v in r['matched'].items()
+                     if not k.startswith('sample_')}} if 'matched' in r else {}) for r in rows]}
+    write_json(out / 'regime.json', res)
+    write_atomic(out / 'samples.json.gz', gzip.compress(json.dumps([{k: r[k] for k in ('model', 'steps', 'stage', 'sample_nll', 'sample_weight',
+                 'sample_words_valid', 'sample_words') if k in r} for r in rows]).encode()))
+    regime_figure(rows, f"{chain}: quality against the coupling size").write_json(str(out / 'curves.json'))
+    t = res['target'][2]
+    if 'ratio' in t:
+        log(f"{chain}, 2 steps: best IMDM {t['imdm']} over best MDLM {t['mdlm']}: {t['ratio']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] "
+            f"({t['interval']}), entropy ratio {t['entropy_ratio']:.3f}: {'meets' if t['meets'] else 'does not meet'} the target")
+    else: log(f"{chain}: no {' or '.join(t['missing'])} student evaluated yet")
     return res
 
 # %% ../nbs/84_analyses.ipynb #7dfff44e

@@ -303,11 +303,11 @@ def _sweep(args) -> int:
 command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
 
 # %% ../nbs/95_cli.ipynb #5b324e53
-ANALYSES = ('draws', 'chain', 'gates', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence', 'mask-states', 'committed')
+ANALYSES = ('draws', 'chain', 'gates', 'regime', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence', 'mask-states', 'committed')
 
 def _analyse_args(p):
     p.add_argument('analysis', choices=ANALYSES)
-    p.add_argument('runs', nargs='*', help='chain, gates: chain names; small-coupling, redi-noise: NAME=run,run[,run]; '
+    p.add_argument('runs', nargs='*', help='chain, gates, regime: chain names; small-coupling, redi-noise: NAME=run,run[,run]; '
                                              'sdtt-divergence: TEACHER BWD FWD EVAL...; '
                                              'mask-states: NAME=run (an IMDM stage folder or model folder); committed: EVAL_RUN BASELINE...')
     p.add_argument('--runs-dir', default='runs')
@@ -333,9 +333,9 @@ def _analyse(args) -> int:
     elif args.analysis == 'chain':
         if not args.runs: raise ValueError('chain needs the names of the chains to gather, e.g. scratch-wikitext2')
         for name in args.runs: A.write_chain(args.runs_dir, name, args.out)
-    elif args.analysis == 'gates':
-        if len(args.runs) != 1: raise ValueError(f"gates needs the name of one regime's chain, e.g. chars; got {args.runs}")
-        A.gates(args.runs[0], args.runs_dir, args.out)
+    elif args.analysis in ('gates', 'regime'):
+        if len(args.runs) != 1: raise ValueError(f"{args.analysis} needs the name of one regime's chain, e.g. chars; got {args.runs}")
+        (A.gates if args.analysis == 'gates' else A.regime)(args.runs[0], args.runs_dir, args.out)
     elif args.analysis == 'generalisation': A.generalisation(args.runs_dir, args.stages, **out)
     elif args.analysis == 'small-coupling':
         if not (args.judge and args.data and args.out): raise ValueError("small-coupling needs --judge, --data and --out")
