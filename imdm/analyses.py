@@ -12,7 +12,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from .core import write_json, write_atomic
+from .core import write_json, write_atomic, refuse_fewer
 from .checkpoints import load_model, model_path
 from .data import DataConfig, TokenBlocks
 from .evaluation import (gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of,
@@ -104,12 +104,14 @@ def seed_ratios(rows:list[dict], imdm:str='IM-SDTT (noise-driven)', mdlm:str='MD
     return out
 
 # %% ../nbs/84_analyses.ipynb #f0978883
-def write_draws(runs:str|Path='runs', out:str|Path='results/wikitext2-draws', names=('wikitext2-draws', 'wikitext2-draws-seeds'), log=print) -> dict:
+def write_draws(runs:str|Path='runs', out:str|Path='results/wikitext2-draws', names=('wikitext2-draws', 'wikitext2-draws-seeds'), log=print,
+                force:bool=False) -> dict: # replace results that hold more rows than this gather found
     "Gather the text experiment into `out`: quality.json, samples.json.gz, ratios.json, matched.json, seeds.json, stages.json, the figure."
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     g = gather_chains(runs, list(names))
     slim = [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']]
+    refuse_fewer(out / 'quality.json', len(slim), lambda j: len(j['rows']), 'rows', force)
+    out.mkdir(parents=True, exist_ok=True)
     write_json(out / 'quality.json', {'rows': slim, 'missing': g['missing']})
     with gzip.open(out / 'samples.json.gz', 'wt') as f:
         json.dump([{k: r[k] for k in ('model', 'steps', 'stage', 'sample_nll', 'sample_weight')} for r in g['rows']], f)
@@ -170,13 +172,14 @@ def conditional_ratios(stages:dict, pairs:list[tuple[str, str]]) -> list[dict]:
                         'mauve': get[a, k].get('mauve'), 'baseline_mauve': get[b, k].get('mauve')})
     return out
 
-def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pairs:list[tuple[str, str]]|None=None) -> dict:
+def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pairs:list[tuple[str, str]]|None=None, force:bool=False) -> dict:
     "Chain `name`'s evaluated rows (no per-sample arrays), stages' headline numbers and `pairs`' ratios (default `CHAIN_PAIRS`), in `results/<name>/`."
     g = gather_chains(runs, [name])
     res = {'chain': name, 'rows': [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']],
            'stages': g['stages'], 'missing': g['missing'], 'ratios': chain_ratios(g['rows'], pairs := CHAIN_PAIRS.get(name, []) if pairs is None else pairs),
            'conditional_ratios': conditional_ratios(g['stages'], pairs)}
     folder = Path(out or Path('results') / name)
+    refuse_fewer(folder / 'gathered.json', len(res['rows']), lambda j: len(j['rows']), 'rows', force)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / 'gathered.json', res)
     log(f"{name}: {len(res['rows'])} rows, {len(res['stages'])} stages finished, missing {res['missing']}")
@@ -280,7 +283,7 @@ def generalisation_gate(imdm, mdlm, teacher, coupling_params:dict, n:int=256, se
     return {'pairs': n, 'imdm_source_loss': a.mean().item(), 'mdlm_source_loss': b.mean().item(), 'difference': (a - b).mean().item(),
             'difference_ci': [lo, hi], 'passes': hi < 0, 'imdm_noise_reliance': noise_reliance(imdm, LogLinear(), fresh, 64)}
 
-def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print) -> dict:
+def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, force:bool=False) -> dict:
     "Both gates of a regime, from its finished stages; written to `results/<chain>/gates.json`."
     c = load_chain(chain)
     where, by_id, res = cell_folders(c, runs), {s['id']: s for s in c['stages']}, {'chain': chain}
@@ -304,6 +307,8 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print) ->
             f"{g['difference_ci'][1]:+.4f}]: {'passes' if g['passes'] else 'FAILS'}")
     else: log(f"gate 2: stages {GATE_STAGES['imdm']} and {GATE_STAGES['mdlm']} have not both finished")
     out = Path(out or Path('results') / chain / 'gates.json')
+    measured = lambda j: sum(k in j for k in ('few_step_gap', 'generalisation'))
+    refuse_fewer(out, measured(res), measured, 'gates', force)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, res)
     return res
@@ -401,10 +406,11 @@ def regime_figure(rows:list[dict], title:str) -> go.Figure:
     fig.update_layout(title=title, height=380 * len(metrics), template='plotly_white')
     return fig
 
-def regime(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print) -> dict:
+def regime(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, force:bool=False) -> dict:
     "A regime gathered into `results/<chain>/`: its rows (without per-sample scores), the target at 1, 2, 4 and 8 steps, the figure."
     rows = regime_rows(chain, runs)
     out = Path(out or Path('results') / chain)
+    refuse_fewer(out / 'regime.json', len(rows), lambda j: len(j['rows']), 'rows', force)
     out.mkdir(parents=True, exist_ok=True)
     res = {'chain': chain, 'target': {k: regime_target(rows, k) for k in (1, 2, 4, 8)},
            'rows': [{k: v for k, v in r.items() if not k.startswith('sample_')} | ({'matched': {k: v for k, v in r['matched'].items()

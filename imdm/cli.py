@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import Registry, data_dir, default_device, check_int, cores, write_json
+from .core import Registry, data_dir, default_device, check_int, cores, write_json, RunFolder
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
@@ -256,6 +256,10 @@ def _stage(args) -> int:
     except json.JSONDecodeError as e: raise ValueError(f"{args.params} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {args.out!r} is a file, not a folder")
+    if RunFolder(out).metrics.exists():                                                 # as `imdm run`: a finished stage is not run again
+        print(f"imdm stage: {out} holds a finished {args.stage} stage (metrics.json): nothing run, nothing changed; "
+              f"use another --out to run it again", file=sys.stderr)
+        return 0
     metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
     if world()[0] == 0: print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
     return 0
@@ -283,6 +287,7 @@ def _sweep_args(p):
     p.add_argument('--gather', action='store_true', help='run nothing; gather what has finished')
     p.add_argument('--plan', action='store_true', help='run nothing; list the distinct stages the sweep would run, and which have finished')
     p.add_argument('--out', default=None, help='where to write the table and figure (default: results/sweeps/<name>)')
+    p.add_argument('--force', action='store_true', help='replace a gathered result even if it holds more finished cells than this run found')
 
 def _sweep(args) -> int:
     from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan
@@ -295,7 +300,7 @@ def _sweep(args) -> int:
             print(f"{node['id']:<22}{key:<24}{state:<13}{', '.join(node['cells'])}")
         return 0
     res = gather_sweep(sweep, args.runs_dir) if args.gather else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells)
-    out = write_sweep(res, args.out or Path('results') / 'sweeps' / sweep['name'])
+    out = write_sweep(res, args.out or Path('results') / 'sweeps' / sweep['name'], args.force)
     print(sweep_table(res))
     print(f"table and figure written to {out}", file=sys.stderr)
     return 1 if any(c['state'] == 'failed' for c in res['cells'].values()) else 0
@@ -312,6 +317,7 @@ def _analyse_args(p):
                                              'mask-states: NAME=run (an IMDM stage folder or model folder); committed: EVAL_RUN BASELINE...')
     p.add_argument('--runs-dir', default='runs')
     p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
+    p.add_argument('--force', action='store_true', help='draws, chain, gates, regime: replace results that hold more than this gather found')
     p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
     p.add_argument('--judge', default=None, help='small-coupling: the judge run')
     p.add_argument('--data', default=None, help='small-coupling: a JSON file of the DataConfig')
@@ -329,13 +335,13 @@ def _named_runs(items:list[str]) -> dict:
 def _analyse(args) -> int:
     from imdm import analyses as A
     out = {} if args.out is None else {'out': args.out}
-    if args.analysis == 'draws': A.write_draws(args.runs_dir, args.out or 'results/wikitext2-draws')
+    if args.analysis == 'draws': A.write_draws(args.runs_dir, args.out or 'results/wikitext2-draws', force=args.force)
     elif args.analysis == 'chain':
         if not args.runs: raise ValueError('chain needs the names of the chains to gather, e.g. scratch-wikitext2')
-        for name in args.runs: A.write_chain(args.runs_dir, name, args.out)
+        for name in args.runs: A.write_chain(args.runs_dir, name, args.out, force=args.force)
     elif args.analysis in ('gates', 'regime'):
         if len(args.runs) != 1: raise ValueError(f"{args.analysis} needs the name of one regime's chain, e.g. chars; got {args.runs}")
-        (A.gates if args.analysis == 'gates' else A.regime)(args.runs[0], args.runs_dir, args.out)
+        (A.gates if args.analysis == 'gates' else A.regime)(args.runs[0], args.runs_dir, args.out, force=args.force)
     elif args.analysis == 'generalisation': A.generalisation(args.runs_dir, args.stages, **out)
     elif args.analysis == 'small-coupling':
         if not (args.judge and args.data and args.out): raise ValueError("small-coupling needs --judge, --data and --out")

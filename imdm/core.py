@@ -16,7 +16,7 @@ import torch
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
            'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device',
            'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_atomic',
-           'write_json', 'RunFolder']
+           'write_json', 'refuse_fewer', 'RunFolder']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -254,6 +254,17 @@ def write_atomic(path:str|Path, data:bytes|str) -> Path:
 def write_json(path:str|Path, obj, default=None) -> Path:
     "Write `obj` as indented JSON to `path` atomically (a temporary file renamed over it)."
     return write_atomic(path, json.dumps(obj, indent=1, default=default))   # dumps fails before any file is touched
+
+# %% ../nbs/00_core.ipynb #fa2e0e41
+def refuse_fewer(path:str|Path, found:int, count:Callable[[Any], int], what:str, force:bool=False):
+    "Raise when the results file `path` holds more finished `what` (by `count` of its JSON) than a gather `found`, unless `force`."
+    path = Path(path)
+    if force or not path.is_file(): return
+    try: before = count(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError): return                   # not results we can read: nothing to keep
+    if found < before:
+        raise ValueError(f"{path} holds {before} finished {what}; this gather found {found}: refusing to replace it with fewer "
+                         f"(is the runs folder right?); pass --force to replace it anyway")
 
 # %% ../nbs/00_core.ipynb #d6f66939
 class RunFolder:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from .core import write_json, RunFolder
+from .core import write_json, RunFolder, refuse_fewer
 from .runner import (params_dir, load_chain, check_json_data, chain_params, run_key, run_experiment, run_graph, record_skip,
                          stage_needs, _check_stages, _serial, stage_threads, threads_note)
 
@@ -223,9 +223,11 @@ def sweep_figure(result:dict) -> go.Figure:
     fig.update_layout(title=f"{result['name']}: {rep['y']} by cell ({result['chain']})", xaxis_title=x, yaxis_title=rep['y'], template='plotly_white')
     return fig
 
-def write_sweep(result:dict, out:str|Path) -> Path:
+def write_sweep(result:dict, out:str|Path, force:bool=False) -> Path: # force: replace a result with more finished cells
     "`result.json`, `table.md` and `figure.json` in `out`."
     out = Path(out)
+    done = lambda r: sum(c['state'] == 'done' for c in r['cells'].values())
+    refuse_fewer(out / 'result.json', done(result), done, 'cells', force)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / 'result.json', result)
     (out / 'table.md').write_text(sweep_table(result) + '\n')

@@ -269,6 +269,18 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
 ]
 
 
+# gathers pointed at a runs folder that holds none of the runs: each must refuse to replace results holding more
+GATHERS = [
+    ('gather-draws', ['analyse', 'draws', '--runs-dir', 'runs', '--out', 'results/wikitext2-draws'], 'results/wikitext2-draws/quality.json', 'quality.json'),
+    ('gather-chain', ['analyse', 'chain', 'wikitext2-conditional', '--runs-dir', 'runs', '--out', 'results/wikitext2-conditional'],
+     'results/wikitext2-conditional/gathered.json', 'gathered.json'),
+    ('gather-sweep', ['sweep', 'table3-wikitext2', '--gather', '--runs-dir', 'runs', '--out', 'results/sweeps/table3-wikitext2'],
+     'results/sweeps/table3-wikitext2/result.json', 'result.json'),
+    ('gather-regime', ['analyse', 'regime', 'chars', '--runs-dir', 'runs', '--out', 'results/chars'], None, 'regime.json'),
+    ('gather-gates', ['analyse', 'gates', 'chars', '--runs-dir', 'runs', '--out', 'results/chars/gates.json'], None, 'gates.json'),
+]
+
+
 THREADS = re.compile(r'^imdm (bench|stage): \d+ threads? \(')      # the one note a command prints before it starts
 
 
@@ -324,6 +336,22 @@ def test_bad_command(case, tmp_path):
     _, argv, expect = case
     d = _scratch(tmp_path)
     _check(argv, d, expect, [d])
+
+
+@pytest.mark.parametrize('case', GATHERS, ids=[c[0] for c in GATHERS])
+def test_a_gather_that_finds_less_replaces_nothing(case, tmp_path):
+    """A mistyped runs folder used to overwrite committed results with empty tables: now one line, exit 2, nothing changed."""
+    from imdm.readme import find_root
+    _, argv, committed, name = case
+    d = _scratch(tmp_path)
+    (d / 'runs').mkdir()
+    target = d / argv[argv.index('--out') + 1]
+    dest = target if target.suffix else target / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if committed: dest.write_bytes((find_root() / committed).read_bytes())
+    elif name == 'gates.json': dest.write_text(json.dumps({'chain': 'chars', 'few_step_gap': {}}))
+    else: dest.write_text(json.dumps({'rows': [{}] * 3}))
+    _check(argv, d, 'refusing to replace it with fewer', [d])
 
 
 def test_the_table_is_large_enough():

@@ -91,6 +91,16 @@ def test_killed_training_resumes_exactly(fault, data, straight, tmp_path):
     assert [(h['step'], h['loss']) for h in ours] == [(h['step'], h['loss']) for h in theirs]   # logged values too
 
 
+def test_a_finished_stage_run_again_changes_nothing(data, straight, tmp_path):
+    """As `imdm run` does: a finished stage folder is not trained again; its model and metrics stay byte for byte."""
+    p = write(tmp_path / 'p.json', train_params(data))
+    before = {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in straight.rglob('*') if f.is_file()}
+    again = run(['stage', 'train', p, '--out', str(straight)])
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert 'holds a finished train stage' in again.stderr and 'nothing run' in again.stderr
+    assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in straight.rglob('*') if f.is_file()} == before
+
+
 def test_killed_coupling_resumes_exactly(data, straight, tmp_path):
     params = {'teacher': str(straight), 'student': 'imdm', 'noise': {'kind': 'uniform', 'dim': 8}, 'data': data,
               'redi': {'pairs': 12, 'coupling_steps': 4, 'batch_size': 4, 'shard_size': 4, 'draws': 'noise'}, 'seed': 3, 'device': 'cpu'}
