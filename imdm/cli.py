@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import Registry, data_dir, default_device, check_int, cores, write_json, RunFolder
+from .core import Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
@@ -260,7 +260,10 @@ def _stage(args) -> int:
         print(f"imdm stage: {out} holds a finished {args.stage} stage (metrics.json): nothing run, nothing changed; "
               f"use another --out to run it again", file=sys.stderr)
         return 0
-    metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
+    lock = FolderLock(out)                                                              # one writer per folder; under torchrun, rank 0's
+    if world()[0] == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
+    try: metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
+    finally: lock.release()
     if world()[0] == 0: print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
     return 0
 

@@ -16,7 +16,7 @@ import torch
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
            'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device',
            'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_atomic',
-           'write_json', 'refuse_fewer', 'RunFolder']
+           'write_json', 'refuse_fewer', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -295,3 +295,43 @@ class RunFolder:
         if not p.is_absolute(): return ref                               # a hub name, or already relative
         try: return str(p.resolve().relative_to(self.root.resolve().parent))
         except ValueError: return ref                                    # elsewhere: only its full path names it
+
+# %% ../nbs/00_core.ipynb #d3c3914e
+class FolderLock:
+    "An exclusive OS lock on a run folder (its `.lock` file), released by the OS when the holding process ends."
+    def __init__(self, folder:str|Path): self.path, self.fd = Path(folder)/'.lock', None
+
+    def acquire(self, wait:bool=False) -> bool:
+        "Take the lock (blocking if `wait`); False when another open of it holds it."
+        import fcntl
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())                                      # who holds it, for messages only
+        self.fd = fd
+        return True
+
+    def release(self):
+        "Let go of the lock (closing the file releases it)."
+        if self.fd is not None: os.close(self.fd)
+        self.fd = None
+
+    def holder(self) -> str|None:
+        "Who holds the lock now (a description), or None when nobody does; never takes it for long."
+        if not self.path.exists(): return None
+        probe = FolderLock(self.path.parent)
+        if probe.acquire():
+            probe.release()
+            return None
+        try: pid = self.path.read_text().strip()
+        except OSError: pid = '?'
+        return f"process {pid or '?'}"
+
+    def __enter__(self):
+        if not self.acquire(): raise RuntimeError(f"{self.path.parent} is being written by {self.holder() or 'another process'}")
+        return self
+    def __exit__(self, *exc): self.release()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import imdm
-from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder
+from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder, FolderLock
 
 # %% auto #0
 __all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
@@ -136,12 +136,8 @@ def _local_runner(st:dict) -> int|None:
     return st.get('pid') if st.get('status') == 'running' and st.get('host') == socket.gethostname() else None
 
 def _running_elsewhere(folder:Path) -> str|None:
-    "Which other live process of this machine is running `folder` now, if one is (two kernels in one folder would corrupt it)."
-    try: st = json.loads(RunFolder(folder).status.read_text())
-    except (OSError, ValueError): return None
-    pid = _local_runner(st)
-    if pid in (None, os.getpid()) or not pid_alive(pid): return None
-    return f"process {pid} (since {st.get('started')})"
+    "Who holds `folder`'s lock now, if anyone does (two kernels in one folder would corrupt it)."
+    return FolderLock(folder).holder() if Path(folder).is_dir() else None
 
 WAIT_POLL_S = 10.0   # how often a run that waits on another process looks again
 
@@ -152,7 +148,6 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
                    threads:int|None=None, # the kernel's OMP_NUM_THREADS (default: this process's environment)
                   ) -> RunResult:
     "Execute experiment `name` with `params` in `runs_dir/{key}` (skipped when finished, resumed in place when not; `wait` for another process running it)."
-    import papermill as pm
     params, src = dict(params or {}), experiment_path(name)
     check_params(name, params)                                                  # before anything is made
     key = run_key(name, params)
@@ -177,7 +172,17 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
         folder.rename(aside)
         log(f"{key}: its earlier run moved to {aside}")
     resumed, attempts = folder.exists(), _attempts(folder)
-    folder.mkdir(exist_ok=True)
+    lock = FolderLock(folder)
+    if not lock.acquire():                                                      # another process took it a moment ago
+        error = f"{key} is being run by {lock.holder() or 'another process'}; a later run resumes in the folder"
+        log(f"{key}: not run: {error}")
+        return RunResult(name, key, str(folder), 'failed', 0., error)
+    try: return _execute(name, src, params, folder, key, resumed, attempts, t0, progress, log, threads)
+    finally: lock.release()
+
+def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, log, threads) -> RunResult:
+    "Run the notebook of experiment `name` in `folder`, whose lock this process holds, and record the attempt."
+    import papermill as pm
     write_json(RunFolder(folder).params, params, default=str)
     status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
               'host': socket.gethostname(), 'pid': os.getpid()}
@@ -396,13 +401,15 @@ def gather(runs_dir:str|Path='runs') -> list[dict]:
         try: st = json.loads(folder.read_text())
         except ValueError: st = {'status': 'unreadable', 'error': f"{folder} is not valid JSON"}
         d, m = folder.parent, RunFolder(folder.parent).metrics
-        rows.append({'key': d.name, 'experiment': st.get('experiment'), 'status': _live_status(st),
+        rows.append({'key': d.name, 'experiment': st.get('experiment'), 'status': _live_status(st, d),
                      'seconds': st.get('seconds'), 'params': st.get('params'),
                      'metrics': json.loads(m.read_text()) if m.exists() else None, 'error': st.get('error')})
     return rows
 
-def _live_status(st:dict) -> str:
-    "A run's recorded status, except that 'running' by a process of this machine that is gone reads 'interrupted'."
+def _live_status(st:dict, folder:Path|None=None) -> str:
+    "A run's recorded status, except that 'running' with nobody holding the folder's lock (or, without a lock file, its process gone) reads 'interrupted'."
+    if st.get('status') == 'running' and folder is not None and (Path(folder)/'.lock').exists():
+        return 'running' if FolderLock(folder).holder() else 'interrupted'
     pid = _local_runner(st)
     if pid and not pid_alive(pid): return 'interrupted'
     return st.get('status')
@@ -411,7 +418,7 @@ def folder_state(folder:str|Path) -> str:
     "A stage folder's state for a plan: finished (its metrics exist), its live status (running, failed, ...), or pending."
     f = RunFolder(folder)
     if f.metrics.exists(): return 'finished'
-    try: return _live_status(json.loads(f.status.read_text())) or 'pending'
+    try: return _live_status(json.loads(f.status.read_text()), folder) or 'pending'
     except (FileNotFoundError, ValueError): return 'pending'
 
 def runs_table(rows:list[dict]) -> str:

@@ -101,6 +101,27 @@ def test_a_finished_stage_run_again_changes_nothing(data, straight, tmp_path):
     assert {f: (f.read_bytes(), f.stat().st_mtime_ns) for f in straight.rglob('*') if f.is_file()} == before
 
 
+def test_two_writers_on_one_folder_the_second_stops(data, tmp_path):
+    """Two `imdm stage` runs on one --out used to race; now the second finds the folder's lock taken and stops at once, naming the first."""
+    import time
+    long = {**train_params(data), 'train': {**train_params(data)['train'], 'steps': 100_000, 'ckpt_every': None}}
+    p, out = write(tmp_path / 'p.json', long), tmp_path / 'run'
+    first = subprocess.Popen([str(SCRIPT), 'stage', 'train', p, '--out', str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    try:
+        from imdm.core import FolderLock
+        for _ in range(600):
+            if FolderLock(out).holder(): break
+            time.sleep(0.1)
+        assert FolderLock(out).holder() == f"process {first.pid}"
+        second = run(['stage', 'train', p, '--out', str(out)])
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert f"is being written by process {first.pid}" in second.stderr.strip().splitlines()[-1]
+    finally: first.kill(); first.wait()
+    from imdm.core import FolderLock
+    assert FolderLock(out).holder() is None                                   # the killed writer's lock went with it
+
+
 def test_killed_coupling_resumes_exactly(data, straight, tmp_path):
     params = {'teacher': str(straight), 'student': 'imdm', 'noise': {'kind': 'uniform', 'dim': 8}, 'data': data,
               'redi': {'pairs': 12, 'coupling_steps': 4, 'batch_size': 4, 'shard_size': 4, 'draws': 'noise'}, 'seed': 3, 'device': 'cpu'}
