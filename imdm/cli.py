@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock
+from .core import Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock, parse_json
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
@@ -49,12 +49,12 @@ command('info', 'versions, device, optional kernels and the data folder')(_info)
 # %% ../nbs/95_cli.ipynb #c72195d1
 def _bench_args(p):
     p.add_argument('--preset', default='tiny', help='DiT size (micro, tiny, small, medium, large)')
-    p.add_argument('--vocab-size', type=int, default=30522)
-    p.add_argument('--length', type=int, default=128)
-    p.add_argument('--batch', type=int, default=16)
-    p.add_argument('--steps', type=int, default=16)
-    p.add_argument('--noise-dim', type=int, default=768)
-    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--vocab-size', type=int, default=30522, help="the model's vocabulary (default: BERT's 30,522)")
+    p.add_argument('--length', type=int, default=128, help='tokens per sequence')
+    p.add_argument('--batch', type=int, default=16, help='sequences per forward pass and per sampling run')
+    p.add_argument('--steps', type=int, default=16, help='sampling steps timed')
+    p.add_argument('--noise-dim', type=int, default=768, help="the IMDM's noise dimension")
+    p.add_argument('--repeats', type=int, default=5, help='timed repeats of each measurement (the median is reported)')
     p.add_argument('--device', default=None, help='cpu or cuda (default: the GPU when there is one)')
     p.add_argument('--json', action='store_true', help='print the raw result as JSON')
 
@@ -214,7 +214,7 @@ def _run_args(p):
     from imdm.runner import params_dir
     chains = ', '.join(sorted(q.stem for q in params_dir().glob('*.json')))
     p.add_argument('chain', help=f'a chain name ({chains}) or a JSON file')
-    p.add_argument('--runs-dir', default='runs')
+    p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
     p.add_argument('--only', nargs='*', default=None, metavar='STAGE', help='run only these stage ids (the others must have run)')
     p.add_argument('--jobs', type=int, default=1, help='stages run side by side where independent (they share the cores; one that runs alone gets all)')
     p.add_argument('--plan', action='store_true', help='run nothing; list each stage, its run folder and its state')
@@ -248,11 +248,11 @@ def _stage_args(p):
     p.add_argument('--out', required=True, help='the output folder (resumed when it holds checkpoints)')
 
 def _stage(args) -> int:
-    from imdm.lm_experiment import run_stage, STAGES
+    from imdm.lm_experiment import run_stage, STAGES, STAGE_CONFIGS
     from imdm.core import world
     from imdm.core import check_choice
     check_choice('stage', args.stage, list(STAGES))
-    try: params = json.loads(Path(args.params).read_text())
+    try: params = parse_json(Path(args.params).read_text(), args.params)
     except json.JSONDecodeError as e: raise ValueError(f"{args.params} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {args.out!r} is a file, not a folder")
@@ -260,6 +260,7 @@ def _stage(args) -> int:
         print(f"imdm stage: {out} holds a finished {args.stage} stage (metrics.json): nothing run, nothing changed; "
               f"use another --out to run it again", file=sys.stderr)
         return 0
+    STAGE_CONFIGS[args.stage].from_dict(params)                                         # every setting checked before the folder is touched
     lock = FolderLock(out)                                                              # one writer per folder; under torchrun, rank 0's
     if world()[0] == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
     try: metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
@@ -271,7 +272,7 @@ command('run', 'run a chain of LM stages (train, distil, evaluate) from a parame
 command('stage', 'run one LM stage in this process (under torchrun for several GPUs)', _stage_args)(_stage)
 
 # %% ../nbs/95_cli.ipynb #11070988
-def _runs_args(p): p.add_argument('--runs-dir', default='runs')
+def _runs_args(p): p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
 
 def _runs(args) -> int:
     from imdm.runner import gather, runs_table
@@ -284,7 +285,7 @@ command('runs', 'one table of every run folder: status, time and the parameters 
 # %% ../nbs/95_cli.ipynb #187b2f35
 def _sweep_args(p):
     p.add_argument('sweep', help='a sweep preset from imdm/params/sweeps (e.g. table3-synthetic, table3-lm1b) or a JSON file')
-    p.add_argument('--runs-dir', default='runs')
+    p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
     p.add_argument('--jobs', type=int, default=1, help='distinct stages run side by side, across cells (they share the cores; one that runs alone gets all)')
     p.add_argument('--cells', nargs='*', default=None, help='run only these cells (the table still gathers every finished one)')
     p.add_argument('--gather', action='store_true', help='run nothing; gather what has finished')
@@ -314,11 +315,11 @@ command('sweep', 'run a grid of overrides over a chain preset (the paper\'s abla
 ANALYSES = ('draws', 'chain', 'gates', 'regime', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence', 'mask-states', 'committed')
 
 def _analyse_args(p):
-    p.add_argument('analysis', choices=ANALYSES)
+    p.add_argument('analysis', choices=ANALYSES, help='which analysis')
     p.add_argument('runs', nargs='*', help='chain, gates, regime: chain names; small-coupling, redi-noise: NAME=run,run[,run]; '
                                              'sdtt-divergence: TEACHER BWD FWD EVAL...; '
                                              'mask-states: NAME=run (an IMDM stage folder or model folder); committed: EVAL_RUN BASELINE...')
-    p.add_argument('--runs-dir', default='runs')
+    p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
     p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
     p.add_argument('--force', action='store_true', help='draws, chain, gates, regime: replace results that hold more than this gather found')
     p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
@@ -402,6 +403,9 @@ def _one_line(e:BaseException) -> str: return ' '.join(str(e).split()) or type(e
 def main(argv:list[str]|None=None) -> int:
     "Run `imdm` with `argv` (default: the process's arguments): a user's mistake is one line and exit status 2."
     args = build_parser().parse_args(argv)
+    if empty := [f"--{k.replace('_', '-')}" for k in ('out', 'runs_dir') if getattr(args, k, None) == '']:   # '' would mean the current folder
+        print(f"imdm {args.command}: error: {empty[0]} '' is empty: name a folder ('.' for the current one)", file=sys.stderr)
+        return 2
     if args.command in ('bench', 'stage', 'gpucheck'):
         n = choose_threads(int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
         print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)

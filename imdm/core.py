@@ -16,7 +16,7 @@ import torch
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
            'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device',
            'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_atomic',
-           'write_json', 'refuse_fewer', 'RunFolder', 'FolderLock']
+           'write_json', 'refuse_fewer', 'parse_json', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -265,6 +265,16 @@ def refuse_fewer(path:str|Path, found:int, count:Callable[[Any], int], what:str,
     if found < before:
         raise ValueError(f"{path} holds {before} finished {what}; this gather found {found}: refusing to replace it with fewer "
                          f"(is the runs folder right?); pass --force to replace it anyway")
+
+# %% ../nbs/00_core.ipynb #64f62ff2
+def parse_json(text:str, where:str):
+    "JSON `text`, refusing an object that names a key twice (a `ValueError` naming the key and `where`); syntax errors stay `JSONDecodeError`s."
+    def distinct(pairs):
+        keys = [k for k, _ in pairs]
+        if dup := sorted({k for k in keys if keys.count(k) > 1}):
+            raise ValueError(f"{where}: key {dup[0]!r} appears twice in one object; give each key once (the last one would silently win)")
+        return dict(pairs)
+    return json.loads(text, object_pairs_hook=distinct)
 
 # %% ../nbs/00_core.ipynb #d6f66939
 class RunFolder:

@@ -31,11 +31,11 @@ from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, qual
 from .data import corpus_detokenizer, load_corpus
 
 # %% auto #0
-__all__ = ['TRAIN_KINDS', 'STAGES', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
-           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
-           'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
-           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'trained_completions',
-           'entropy_targets', 'stage_eval', 'run_stage']
+__all__ = ['TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage',
+           'build', 'stage_train', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs',
+           'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge',
+           'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer',
+           'trained_completions', 'entropy_targets', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -561,6 +561,7 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
 
 # %% ../nbs/82_lm_experiment.ipynb #1da8981e
 STAGES = {'train': stage_train, 'sdtt': stage_sdtt, 'coupling': stage_coupling, 'redi': stage_redi, 'di4c': stage_di4c, 'eval': stage_eval}
+STAGE_CONFIGS = {'train': TrainStage, 'sdtt': SDTTStage, 'coupling': CouplingStage, 'redi': ReDiStage, 'di4c': Di4CStage, 'eval': EvalStage}
 
 def run_stage(stage:str, params:dict, out_dir:str|Path, log=print) -> dict:
     "Run a stage by name; under torchrun (WORLD_SIZE > 1) the process group is set up first."

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import imdm
-from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder, FolderLock
+from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder, FolderLock, parse_json
 
 # %% auto #0
 __all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
@@ -257,7 +257,7 @@ def load_chain(name_or_path:str) -> dict:
         known = sorted(q.stem for q in params_dir().glob('*.json'))
         raise ValueError(f"unknown chain {name_or_path!r}: not a file, and not one of {known}")
     if p.is_dir(): raise ValueError(f"chain {name_or_path!r} is a folder; give a JSON file")
-    try: chain = json.loads(p.read_text())
+    try: chain = parse_json(p.read_text(), f"chain {str(p)!r}")
     except UnicodeDecodeError: raise ValueError(f"chain {str(p)!r} is not a text file") from None
     except json.JSONDecodeError as e: raise ValueError(f"chain {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     return check_chain(chain, f"chain {str(p)!r}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from .core import write_json, RunFolder, refuse_fewer
+from .core import write_json, RunFolder, refuse_fewer, parse_json
 from .runner import (params_dir, load_chain, check_json_data, chain_params, run_key, run_experiment, run_graph, record_skip,
                          stage_needs, _check_stages, _serial, stage_threads, threads_note)
 
@@ -58,7 +58,7 @@ def load_sweep(name_or_path:str) -> dict:
     if not p.is_file(): p = sweeps_dir() / f'{name_or_path}.json'
     if not p.is_file():
         raise ValueError(f"unknown sweep {name_or_path!r}: not a file, and not one of {sorted(q.stem for q in sweeps_dir().glob('*.json'))}")
-    try: sweep = json.loads(p.read_text())
+    try: sweep = parse_json(p.read_text(), f"sweep {str(p)!r}")
     except json.JSONDecodeError as e: raise ValueError(f"sweep {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno}") from None
     return check_sweep(sweep, f"sweep {str(p)!r}")
 

@@ -78,6 +78,8 @@ def _eval(m, **params):
 CHAINS = [
     ('chain-not-json', '{"stages": [', 'is not valid JSON'),
     ('chain-empty-file', '', 'is not valid JSON'),
+    ('chain-duplicate-key', '{"stages": [{"id": "a", "id": "b", "notebook": "lm_train", "params": {}}]}', "key 'id' appears twice in one object"),
+    ('chain-duplicate-param', '{"stages": [{"id": "a", "notebook": "lm_train", "params": {"batch_size": 4, "batch_size": 8}}]}', "key 'batch_size' appears twice"),
     ('chain-is-list', [], 'a chain is a JSON object'),
     ('chain-no-stages', {}, 'stages=None must be a non-empty list'),
     ('chain-stages-empty', {'stages': []}, 'stages=[] must be a non-empty list'),
@@ -266,6 +268,13 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('stage-out-file', ['stage', 'train', 'params.json', '--out', 'afile'], "--out 'afile' is a file"),
     ('stage-bad-param', ['stage', 'train', 'bad_params.json', '--out', 'out'], 'train: steps=0'),
     ('readme-outside-repo', ['readme', '--check'], 'no settings.ini'),
+    ('stage-duplicate-key', ['stage', 'train', 'dup.json', '--out', 'out'], "dup.json: key 'steps' appears twice in one object"),
+    ('sweep-duplicate-key', ['sweep', 'dup.json', '--plan'], "key 'steps' appears twice in one object"),
+    ('runs-dir-empty', ['runs', '--runs-dir', ''], "--runs-dir '' is empty"),
+    ('run-runs-dir-empty', ['run', 'lm1b-cpu', '--plan', '--runs-dir', ''], "--runs-dir '' is empty"),
+    ('analyse-out-empty', ['analyse', 'draws', '--out', ''], "--out '' is empty"),
+    ('sweep-out-empty', ['sweep', 'table3-synthetic', '--gather', '--out', ''], "--out '' is empty"),
+    ('stage-out-empty', ['stage', 'train', 'params.json', '--out', ''], "--out '' is empty"),
 ]
 
 
@@ -301,6 +310,7 @@ def _scratch(tmp_path:Path) -> Path:
     (tmp_path / 'afile').write_text('not json {')
     (tmp_path / 'params.json').write_text('{}')
     (tmp_path / 'bad_params.json').write_text('{"train": {"steps": 0}}')
+    (tmp_path / 'dup.json').write_text('{"train": {"steps": 1, "steps": 2}}')
     return tmp_path
 
 

@@ -70,3 +70,13 @@ def test_a_sweep_plan_lists_each_distinct_stage_once(tmp_path):
     assert rows[0][3] == 'dim=64, dim=256, dim=1024' and not list(tmp_path.iterdir())
     bad = imdm('sweep', 'table14-wikitext2', '--plan', '--cells', 'dim=7')
     assert bad.returncode == 2 and "cells ['dim=7'] are not in sweep 'table14-wikitext2'" in bad.stderr
+
+
+def test_every_option_of_every_command_has_a_help_line():
+    """`imdm <command> --help` explains every option it takes."""
+    import argparse
+    from imdm.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in sub.choices.items() for a in p._actions
+               if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert not missing, missing
