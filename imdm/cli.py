@@ -4,7 +4,7 @@
 
 # %% ../nbs/95_cli.ipynb #eb53e256
 from __future__ import annotations
-import argparse, json, os, platform, sys, time
+import argparse, json, os, platform, signal, sys, threading, time
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
@@ -400,9 +400,18 @@ def choose_threads(jobs:int=1) -> int:
 
 def _one_line(e:BaseException) -> str: return ' '.join(str(e).split()) or type(e).__name__
 
+def _interrupt(signum, frame): raise KeyboardInterrupt   # SIGTERM and SIGHUP stop a command as Ctrl-C does
+
+def _stop_on_signals():
+    "Make SIGTERM (and SIGHUP, unless `nohup` ignores it) interrupt this process as Ctrl-C does, so every command cleans up the same way."
+    if threading.current_thread() is not threading.main_thread(): return       # signal handlers live in the main thread only
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN: signal.signal(sig, _interrupt)
+
 def main(argv:list[str]|None=None) -> int:
     "Run `imdm` with `argv` (default: the process's arguments): a user's mistake is one line and exit status 2."
     args = build_parser().parse_args(argv)
+    _stop_on_signals()
     if empty := [f"--{k.replace('_', '-')}" for k in ('out', 'runs_dir') if getattr(args, k, None) == '']:   # '' would mean the current folder
         print(f"imdm {args.command}: error: {empty[0]} '' is empty: name a folder ('.' for the current one)", file=sys.stderr)
         return 2

@@ -14,9 +14,9 @@ import torch
 
 # %% auto #0
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
-           'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'default_device', 'check_device',
-           'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point', 'data_dir', 'write_atomic',
-           'write_json', 'refuse_fewer', 'parse_json', 'RunFolder', 'FolderLock']
+           'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent',
+           'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point',
+           'data_dir', 'write_atomic', 'write_json', 'refuse_fewer', 'parse_json', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -176,6 +176,14 @@ def pid_alive(pid:int) -> bool:
     except PermissionError: pass
     try: return Path(f'/proc/{pid}/stat').read_text().rpartition(')')[2].split()[0] != 'Z'   # the state follows the name
     except (OSError, IndexError): return True                                            # no /proc (macOS): kill's answer
+
+def exit_with_parent(parent:int, poll_s:float=0.5):
+    "Exit this process (status 1) as soon as its parent `parent` is gone: a worker must not outlive a killed run."
+    import threading, time
+    def watch():
+        while os.getppid() == parent: time.sleep(poll_s)                                 # a dead parent's children get another
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name='exit-with-parent').start()
 
 def default_device() -> torch.device:
     "The GPU when there is one, else the CPU."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/81_runner.ipynb #e7d8f727
 from __future__ import annotations
-import hashlib, importlib, json, math, os, socket, threading, time
+import hashlib, importlib, json, math, os, signal, socket, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +13,9 @@ from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder
 
 # %% auto #0
 __all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
-           'run_key', 'check_json_data', 'check_params', 'RunResult', 'run_experiment', 'run_batch', 'params_dir',
-           'check_chain', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'record_skip', 'run_chain',
-           'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
+           'run_key', 'check_json_data', 'check_params', 'RunResult', 'stop_kernels', 'run_experiment', 'run_batch',
+           'params_dir', 'check_chain', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'record_skip',
+           'run_chain', 'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -108,6 +108,21 @@ class _Lines:
             if line.strip() and '\r' not in line: self.log(line.rstrip())
     def flush(self): pass
 
+_STOP = threading.Event()      # set by an interrupt: running kernels are stopped and no stage starts after it
+_KERNELS: set = set()          # the kernel processes (Popen) this process started; each leads its own process group
+
+def stop_kernels(grace:float=3.0):
+    "Stop every kernel this process started, and whatever they started (SIGTERM to each group, SIGKILL after `grace` s)."
+    live = [p for p in list(_KERNELS) if p.poll() is None]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in live:
+            try: os.killpg(p.pid, sig)          # the kernel's group: a coupling's or a synthetic run's workers too
+            except (ProcessLookupError, PermissionError): pass
+        t0 = time.monotonic()
+        while (live := [p for p in live if p.poll() is None]) and time.monotonic() - t0 < grace: time.sleep(0.05)
+        if not live: break
+    _KERNELS.difference_update([p for p in list(_KERNELS) if p.poll() is not None])
+
 def _kernel_manager(threads:int|None=None):
     "Kernels on local IPC sockets (no TCP port is opened, so the kernel has nothing to warn about), their stderr in the run folder, `threads` threads."
     import tempfile, uuid
@@ -124,6 +139,8 @@ def _kernel_manager(threads:int|None=None):
             with open(Path(kw.get('cwd') or '.') / 'kernel.log', 'a') as f:
                 kw.setdefault('stderr', f)
                 await super()._async_launch_kernel(kernel_cmd, **kw)
+            if (proc := getattr(self.provisioner, 'process', None)) is not None: _KERNELS.add(proc)
+            if _STOP.is_set(): stop_kernels()   # an interrupt came while it started
     return IPCKernelManager
 
 def _attempts(folder:Path) -> list:
@@ -150,6 +167,7 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
     "Execute experiment `name` with `params` in `runs_dir/{key}` (skipped when finished, resumed in place when not; `wait` for another process running it)."
     params, src = dict(params or {}), experiment_path(name)
     check_params(name, params)                                                  # before anything is made
+    if _STOP.is_set(): raise KeyboardInterrupt                                  # a chain was interrupted: start nothing
     key = run_key(name, params)
     runs_dir = _folder(runs_dir)
     folder, t0 = runs_dir / key, time.perf_counter()
@@ -158,7 +176,8 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
         return RunResult(name, key, str(folder), 'cached', 0.)
     if wait and (other := _running_elsewhere(folder)):                          # a chain needs this result: let its runner finish
         log(f"{key}: {other} is running it; waiting for that process to finish")
-        while _running_elsewhere(folder) and not RunFolder(folder).metrics.exists(): time.sleep(WAIT_POLL_S)
+        while _running_elsewhere(folder) and not RunFolder(folder).metrics.exists():
+            if _STOP.wait(WAIT_POLL_S): raise KeyboardInterrupt                 # the chain was interrupted while it waited
         if RunFolder(folder).metrics.exists():
             log(f"{key}: finished by {other}")
             return RunResult(name, key, str(folder), 'cached', time.perf_counter() - t0)
@@ -198,13 +217,18 @@ def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, lo
         ok = RunFolder(folder).metrics.exists()
         result = RunResult(name, key, str(folder), 'done' if ok else 'failed', time.perf_counter() - t0,
                            None if ok else 'the notebook finished without writing metrics.json')
-    except Exception as e:                                                      # recorded, not raised: a batch goes on
+    except BaseException as e:                                                  # recorded; a failure is not raised: a batch goes on
+        interrupt = isinstance(e, KeyboardInterrupt) or _STOP.is_set()
+        if not (interrupt or isinstance(e, Exception)): raise
         msg = str(e).strip().splitlines()
-        result = RunResult(name, key, str(folder), 'failed', time.perf_counter() - t0, '\n'.join(msg[-20:]) or repr(e))
+        result = (RunResult(name, key, str(folder), 'interrupted', time.perf_counter() - t0, 'interrupted; the same command resumes it')
+                  if interrupt else RunResult(name, key, str(folder), 'failed', time.perf_counter() - t0, '\n'.join(msg[-20:]) or repr(e)))
+        if isinstance(e, KeyboardInterrupt): stop_kernels()                    # this thread was interrupted: its kernel goes too
     attempts = [*attempts, {'started': status['started'], 'seconds': result.seconds, 'status': result.status}]
     write_json(RunFolder(folder).status, {**status, 'status': result.status, 'seconds': sum(a['seconds'] for a in attempts),
                                     'attempts': attempts, 'error': result.error}, default=str)
     log(f"{key}: {result.status} in {result.seconds:.0f} s" + (f"\n{result.error}" if result.error else ''))
+    if result.status == 'interrupted': raise KeyboardInterrupt
     return result
 
 def run_batch(name:str, grid:list[dict], runs_dir:str|Path='runs', **kwargs) -> list[RunResult]:
@@ -301,7 +325,9 @@ def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print, on_skip
     # that nothing can join (the last evaluation of a chain) gets every core, and none is ever oversubscribed
     from concurrent.futures import ThreadPoolExecutor, wait, FIRST_COMPLETED
     status, running, above = {}, {}, _ancestors(needs)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    _STOP.clear()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         while len(status) < len(ids):
             before, launch = len(status), []
             for i in ids:
@@ -321,6 +347,12 @@ def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print, on_skip
             finished, _ = wait(running.values(), return_when=FIRST_COMPLETED)
             for i in [i for i, f in running.items() if f in finished]:
                 status[i] = 'ok' if running.pop(i).result() else 'failed'
+    except KeyboardInterrupt:               # Ctrl-C, SIGTERM (the CLI turns it into one), or a stage that was interrupted
+        _STOP.set()                         # no stage starts after this
+        stop_kernels()                      # the running stages' kernels, which the terminal's Ctrl-C does not reach
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally: pool.shutdown()
     return status
 
 def _check_stages(chain:dict, only, jobs, redo=None) -> dict:

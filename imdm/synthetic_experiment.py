@@ -4,7 +4,7 @@
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d2a96ba8
 from __future__ import annotations
-import copy, math, statistics, time
+import copy, math, os, statistics, time
 from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 from dataclasses import dataclass, field
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .core import Config, check_choice, check_float, check_int, check_device, cores, make_generator, default_device, write_json
+from .core import (Config, check_choice, check_float, check_int, check_device, cores, make_generator, default_device, write_json,
+                       exit_with_parent)
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -261,6 +262,11 @@ def _job(p_dict:dict, seed:int, group:tuple, first:bool, out_dir:str|None, threa
             'seconds': time.perf_counter() - ts}
 
 # %% ../nbs/80_synthetic_experiment.ipynb #bc9b3653
+def _stop_workers(pool:ProcessPoolExecutor):
+    "Terminate a pool's workers at once and drop its queue (`shutdown` alone waits for every queued job)."
+    for proc in list((getattr(pool, '_processes', None) or {}).values()): proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
 def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,
                   workers:int|None=None) -> dict: # processes side by side (default: one per core, each on one thread)
     "The whole experiment for every seed; writes models and metrics.json into `out_dir` when given."
@@ -274,13 +280,17 @@ def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,
     log(f"{len(jobs)} jobs ({len(p.seeds)} seeds) on {workers} process(es)")
     per_seed, routing = {str(s): {} for s in p.seeds}, {str(s): {} for s in p.seeds}
     from imdm.synthetic_experiment import _job                # the package's: a spawned process can import it by name
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) if workers > 1 else None
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'),     # workers exit when this process dies
+                               initializer=exit_with_parent, initargs=(os.getpid(),)) if workers > 1 else None
     try:
         results = pool.map(_job, *zip(*args)) if pool else (_job(*a) for a in args)
         for (seed, g, _), r in zip(jobs, results):
             per_seed[str(seed)].update(r['metrics'])
             routing[str(seed)].update(r['routing'])
             log(f"seed {seed}, {', '.join(r['metrics'])}: {r['seconds']:.0f} s")
+    except BaseException:                                      # Ctrl-C or SIGTERM: the workers stop now, not after their queue
+        if pool: _stop_workers(pool)
+        raise
     finally:
         if pool: pool.shutdown()
     per_seed = {s: {m: per_seed[s][m] for m in MODELS if m in per_seed[s]} for s in per_seed}   # the table's order

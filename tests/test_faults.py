@@ -159,3 +159,90 @@ def test_a_chain_whose_kernel_is_killed_records_it_and_resumes(data, straight, t
     no_tmp(folder)
     table = run(['runs', '--runs-dir', str(tmp_path / 'runs')])
     assert table.returncode == 0 and '| done |' in table.stdout
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc: each process's parent is the 4th field of its stat)."""
+    parent = {}
+    for p in Path('/proc').iterdir():
+        if p.name.isdigit():
+            try: parent[int(p.name)] = int((p / 'stat').read_text().rpartition(')')[2].split()[1])
+            except (OSError, ValueError, IndexError): pass
+    out, todo = set(), [pid]
+    while todo:
+        up = todo.pop()
+        kids = [c for c, q in parent.items() if q == up]
+        out.update(kids); todo += kids
+    return out
+
+
+def wait_gone(pids: set[int], seconds: float) -> set[int]:
+    """The pids of `pids` still running (not zombies) after up to `seconds`."""
+    import time
+    from imdm.core import pid_alive
+    t0 = time.monotonic()
+    while (live := {p for p in pids if pid_alive(p)}) and time.monotonic() - t0 < seconds: time.sleep(0.1)
+    return live
+
+
+def start_training_chain(data, tmp_path):
+    """`imdm run` on a chain whose one stage would train for hours, started in its own process group (as a terminal
+    starts a foreground job), returned once the stage's kernel has written its first checkpoint."""
+    import time
+    long = {**train_params(data), 'train': {**train_params(data)['train'], 'steps': 100_000, 'ckpt_every': 5}}
+    chain = write(tmp_path / 'chain.json', {'stages': [{'id': 'teacher', 'notebook': 'lm_train', 'params': long}]})
+    proc = subprocess.Popen([str(SCRIPT), 'run', chain, '--runs-dir', str(tmp_path / 'runs')], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    for _ in range(1200):
+        if list((tmp_path / 'runs').glob('*/checkpoints/latest.json')): break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    (folder,) = [p for p in (tmp_path / 'runs').iterdir() if p.is_dir()]
+    return proc, folder, descendants(proc.pid)
+
+
+@pytest.mark.parametrize('how', ['ctrl-c', 'sigterm'])
+def test_an_interrupted_chain_stops_its_kernel_and_can_resume(how, data, tmp_path):
+    """Ctrl-C (SIGINT to the foreground group) or SIGTERM to `imdm run` used to let the stage's kernel, which runs in
+    a session of its own, train on to its end. Now the command stops the kernel and everything under it within
+    seconds, exits 130, records the run as interrupted, and leaves a checkpoint to resume from."""
+    import signal
+    proc, folder, below = start_training_chain(data, tmp_path)
+    assert below, 'the kernel should be running'
+    if how == 'ctrl-c': os.killpg(proc.pid, signal.SIGINT)
+    else: proc.send_signal(signal.SIGTERM)
+    try: out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill(); os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f'imdm run ignored {how}')
+    assert proc.returncode == 130, err[-2000:]
+    assert 'interrupted; run the same command again to resume' in err.strip().splitlines()[-1]
+    assert not wait_gone(below, 10), 'the kernel (or a process under it) still runs'
+    st = json.loads((folder / 'status.json').read_text())
+    assert st['status'] == 'interrupted' and st['attempts'][-1]['status'] == 'interrupted'
+    latest = json.loads((folder / 'checkpoints' / 'latest.json').read_text())
+    assert (folder / 'checkpoints' / latest['path']).is_dir()                 # a whole checkpoint to resume from
+    plan = run(['run', str(tmp_path / 'chain.json'), '--runs-dir', str(tmp_path / 'runs'), '--plan'])
+    assert plan.returncode == 0 and 'interrupted' in plan.stdout
+
+
+def test_killed_synthetic_run_leaves_no_workers(tmp_path):
+    """`kill -9` of `imdm synthetic` used to leave its worker processes training, writing into the run folder and then
+    idling forever. Now its kernel and the workers notice their parent is gone and exit."""
+    import signal, time
+    proc = subprocess.Popen([str(SCRIPT), 'synthetic', '--seeds', '0', '1', '--runs-dir', str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    try:
+        for _ in range(1200):                                  # the kernel, the pool's workers (and its resource tracker)
+            if len(below := descendants(proc.pid)) >= 3: break
+            time.sleep(0.1)
+        assert len(below) >= 3, below
+        time.sleep(2.0)                                        # the workers are training
+        proc.kill(); proc.wait()
+        left = wait_gone(below, 20)
+        assert not left, f'processes {sorted(left)} outlived the killed run'
+    finally:
+        for p in descendants(proc.pid) | below:
+            try: os.kill(p, signal.SIGKILL)
+            except ProcessLookupError: pass
