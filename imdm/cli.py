@@ -4,7 +4,7 @@
 
 # %% ../nbs/95_cli.ipynb #eb53e256
 from __future__ import annotations
-import argparse, json, os, platform, signal, sys, threading, time
+import argparse, contextlib, json, os, platform, signal, sys, threading, time
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
@@ -12,7 +12,8 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock, parse_json
+from .core import (Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock, parse_json,
+                       check_writable)
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
@@ -85,7 +86,8 @@ def _gpucheck_args(p):
     p.add_argument('--device', default=None, help='cuda, cuda:1 or cpu (default: the GPU when there is one)')
     p.add_argument('--out', default=None, help='where to write the report (default: results/gpu/<device>.json)')
     p.add_argument('--peak-tflops', type=float, default=None, help="the device's dense bf16 peak, for a GPU the table does not know")
-    p.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE', help='override a GpuCheck field, e.g. noise_dim=2048 or long=\'{"batch": 8}\'')
+    p.add_argument('--set', nargs='*', action='extend', default=[], metavar='KEY=VALUE',
+                   help='override a GpuCheck field, e.g. noise_dim=2048 or long=\'{"batch": 8}\'')
     p.add_argument('--json', action='store_true', help='print the report as JSON')
 
 def _gpucheck_out(args, device, scale:str) -> Path:
@@ -124,16 +126,20 @@ command('readme', 'render README.md from nbs/index.ipynb (offline; no Quarto nee
 # %% ../nbs/95_cli.ipynb #f8173679
 def _data_args(p):
     p.add_argument('action', choices=['check', 'import'], help='check the data folder, or import the files into it')
-    p.add_argument('source', nargs='?', help='import: a folder of plain copies (for example ../shared/data)')
+    p.add_argument('source', nargs='?', help='import: a folder of plain copies (for example ../shared/data); '
+                                             "check: the data folder to check (default: $IMDM_DATA, else the checkout's data/)")
 
 def _data(args) -> int:
     from imdm.data import check_data, import_data
     if args.action == 'import':
         if not args.source: raise ValueError("imdm data import needs the folder to import from, e.g. `imdm data import ../shared/data`")
+        check_writable(data_dir(), 'the data folder')
         import_data(args.source)
-    problems = {k: v for k, v in check_data().items() if v}
+    folder = Path(args.source) if args.action == 'check' and args.source else data_dir()
+    if not folder.is_dir(): raise ValueError(f"data folder {str(folder)!r} is not a folder")
+    problems = {k: v for k, v in check_data(folder).items() if v}
     for name, what in problems.items(): print(f"{name}: {what}")
-    print(f"data folder {data_dir()}: " + (f"{len(problems)} file(s) missing or damaged" if problems else 'every file present and whole'))
+    print(f"data folder {folder}: " + (f"{len(problems)} file(s) missing or damaged" if problems else 'every file present and whole'))
     return 1 if problems else 0
 
 command('data', 'check the data folder (corpora, tokenizers), or import its files from a folder of copies', _data_args)(_data)
@@ -146,9 +152,14 @@ def _parse_sets(items:list[str]) -> dict:
         if '=' not in item: raise ValueError(f"--set {item!r} must look like key=value")
         k, v = item.split('=', 1)
         if not k.isidentifier(): raise ValueError(f"--set {item!r}: {k!r} is not a parameter name")
-        try: out[k] = json.loads(v)
-        except json.JSONDecodeError: out[k] = v
+        if k in out: raise ValueError(f"--set gives {k!r} twice ({out[k]!r} and {_value(v)!r}); give each parameter once")
+        out[k] = _value(v)
     return out
+
+def _value(text:str):
+    "A command-line value: JSON when it parses (numbers, lists, dicts, true), else the text itself."
+    try: return json.loads(text)
+    except json.JSONDecodeError: return text
 
 def _synthetic_args(p):
     p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' (1,600 ReDi steps per round unless --set redi_iters=N) or 'table'")
@@ -158,7 +169,8 @@ def _synthetic_args(p):
                    help="the samplers' random choices: 'noise' (the default: read from each position's noise) or 'independent' "
                         "(MDLM's sampler), each with the recipe that suits it (independent: 1,024 pairs, noise 256, 5 rounds at the source); "
                         "--set overrides any of it")
-    p.add_argument('--set', nargs='*', default=None, metavar='KEY=VALUE', help='any other parameter of the notebook')
+    p.add_argument('--set', nargs='*', action='extend', default=None, metavar='KEY=VALUE',
+                   help='any other parameter of the notebook (several --set options add up)')
     p.add_argument('--smoke', action='store_true', help='a one-seed version that runs in well under a minute')
     p.add_argument('--runs-dir', default='runs', help='where run folders go (default: runs)')
     p.add_argument('--overwrite', action='store_true', help='run again even if this run already finished')
@@ -187,11 +199,13 @@ def _synthetic(args) -> int:
     from imdm.runner import run_experiment
     from imdm.synthetic import make_task
     from imdm.synthetic_experiment import SyntheticParams, table1, sweep_rows
+    if args.out is not None and not args.sweep:
+        raise ValueError(f"--out {args.out!r} is for --sweep only: a single run writes its metrics.json into its run folder")
     params, t0 = _synthetic_params(args), time.perf_counter()
     if args.sweep:
         key, _, values = args.sweep.partition('=')
-        values = [json.loads(v) for v in values.split(',') if v]
-        if not values: raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,...")
+        values = [_value(v) for v in values.split(',') if v]
+        if not key.isidentifier() or not values: raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,...")
         for v in values: SyntheticParams.from_dict({**{k: x for k, x in params.items() if k != 'smoke'}, key: v})
         runs = [run_experiment('synthetic', {**params, key: v}, args.runs_dir, overwrite=args.overwrite, log=lambda m: print(m, flush=True))
                 for v in values]
@@ -223,10 +237,11 @@ def _run_args(p):
                         'their earlier folders move to RUNS_DIR/.replaced/')
 
 def _run(args) -> int:
-    from imdm.runner import run_chain, load_chain, folder_state
+    from imdm.runner import run_chain, load_chain, folder_state, _check_stages
     if args.plan:
         from imdm.sweeps import cell_folders
         chain = load_chain(args.chain)
+        _check_stages(chain, args.only, args.jobs, args.redo)                            # a plan checks what a run would
         for s, (i, f) in zip(chain['stages'], cell_folders(chain, args.runs_dir).items()):
             print(f"{i:<26}{s['notebook']:<13}{f.name:<24}{folder_state(f)}")
         return 0
@@ -248,7 +263,7 @@ def _stage_args(p):
     p.add_argument('--out', required=True, help='the output folder (resumed when it holds checkpoints)')
 
 def _stage(args) -> int:
-    from imdm.lm_experiment import run_stage, STAGES, STAGE_CONFIGS
+    from imdm.lm_experiment import run_stage, STAGES, STAGE_CONFIGS, resume_problem
     from imdm.core import world
     from imdm.core import check_choice
     check_choice('stage', args.stage, list(STAGES))
@@ -256,11 +271,14 @@ def _stage(args) -> int:
     except json.JSONDecodeError as e: raise ValueError(f"{args.params} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {args.out!r} is a file, not a folder")
+    check_writable(out, '--out')
     if RunFolder(out).metrics.exists():                                                 # as `imdm run`: a finished stage is not run again
         print(f"imdm stage: {out} holds a finished {args.stage} stage (metrics.json): nothing run, nothing changed; "
               f"use another --out to run it again", file=sys.stderr)
         return 0
-    STAGE_CONFIGS[args.stage].from_dict(params)                                         # every setting checked before the folder is touched
+    cls = STAGE_CONFIGS[args.stage]
+    settings = cls.from_dict(params).to_dict()                                          # every setting checked before the folder is touched
+    if getattr(cls, 'resumable', True) and (problem := resume_problem(out, cls.__name__, settings)): raise ValueError(problem)
     lock = FolderLock(out)                                                              # one writer per folder; under torchrun, rank 0's
     if world()[0] == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
     try: metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
@@ -294,10 +312,11 @@ def _sweep_args(p):
     p.add_argument('--force', action='store_true', help='replace a gathered result even if it holds more finished cells than this run found')
 
 def _sweep(args) -> int:
-    from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan
+    from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan, check_cells
     from imdm.runner import folder_state
     sweep = load_sweep(args.sweep)
     if args.plan:
+        check_cells(sweep, args.jobs)                                                   # a plan checks what a run would
         plan = sweep_plan(sweep, args.runs_dir, args.cells)
         for key, node in plan.items():
             state = folder_state(Path(args.runs_dir) / key)
@@ -402,23 +421,28 @@ def _one_line(e:BaseException) -> str: return ' '.join(str(e).split()) or type(e
 
 def _interrupt(signum, frame): raise KeyboardInterrupt   # SIGTERM and SIGHUP stop a command as Ctrl-C does
 
+@contextlib.contextmanager
 def _stop_on_signals():
-    "Make SIGTERM (and SIGHUP, unless `nohup` ignores it) interrupt this process as Ctrl-C does, so every command cleans up the same way."
-    if threading.current_thread() is not threading.main_thread(): return       # signal handlers live in the main thread only
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) is not signal.SIG_IGN: signal.signal(sig, _interrupt)
+    "While inside, SIGTERM (and SIGHUP, unless `nohup` ignores it) interrupt this process as Ctrl-C does, so every command cleans up the same way."
+    main_thread = threading.current_thread() is threading.main_thread()          # signal handlers live in the main thread only
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)} if main_thread else {}
+    before = {s: old for s, old in before.items() if old is not None and old is not signal.SIG_IGN}   # None: not set from Python
+    for sig in before: signal.signal(sig, _interrupt)
+    try: yield
+    finally:
+        for sig, old in before.items(): signal.signal(sig, old)                  # a Python caller of main() gets its own back
 
 def main(argv:list[str]|None=None) -> int:
     "Run `imdm` with `argv` (default: the process's arguments): a user's mistake is one line and exit status 2."
     args = build_parser().parse_args(argv)
-    _stop_on_signals()
     if empty := [f"--{k.replace('_', '-')}" for k in ('out', 'runs_dir') if getattr(args, k, None) == '']:   # '' would mean the current folder
         print(f"imdm {args.command}: error: {empty[0]} '' is empty: name a folder ('.' for the current one)", file=sys.stderr)
         return 2
     if args.command in ('bench', 'stage', 'gpucheck'):
         n = choose_threads(int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
         print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)
-    try: return args.run(args) or 0
+    try:
+        with _stop_on_signals(): return args.run(args) or 0
     except USER_ERRORS as e:
         print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
@@ -428,3 +452,6 @@ def main(argv:list[str]|None=None) -> int:
     except KeyboardInterrupt:
         print(f"imdm {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as e:                                                              # a full disk, a read-only mount: the machine, not a bug
+        print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 1

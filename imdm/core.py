@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #cae080d2
 from __future__ import annotations
-import contextlib, dataclasses, json, keyword, math, os, random, signal, typing
+import contextlib, dataclasses, json, keyword, math, os, random, signal, tempfile, typing
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -16,7 +16,8 @@ import torch
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
            'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent',
            'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point',
-           'data_dir', 'write_atomic', 'write_json', 'refuse_fewer', 'parse_json', 'RunFolder', 'FolderLock']
+           'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer', 'parse_json', 'flatten',
+           'differences', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -254,10 +255,24 @@ def write_atomic(path:str|Path, data:bytes|str) -> Path:
     "Write `data` to `path` atomically: a temporary file named by this process, renamed over it."
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    if isinstance(data, str): tmp.write_text(data)
-    else: tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        if isinstance(data, str): tmp.write_text(data)
+        else: tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:                                   # a full disk, a read-only folder, an interrupt: no temp file left
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+def check_writable(folder:str|Path, what:str):
+    "Refuse (a one-line `ValueError` naming `what`) a folder that cannot be made or written, before any work that would write there."
+    folder = Path(folder).expanduser().absolute()
+    probe = next(p for p in (folder, *folder.parents) if p.exists())                  # the nearest folder that exists
+    if not probe.is_dir(): raise ValueError(f"{what} {str(folder)!r} cannot be made: {str(probe)!r} is a file")
+    if not os.access(probe, os.W_OK | os.X_OK): raise ValueError(f"{what} {str(folder)!r} is not writable ({str(probe)!r} is read-only)")
+    try:                                                                              # a read-only mount passes os.access as root
+        with tempfile.NamedTemporaryFile(dir=probe, prefix='.imdm-probe-'): pass
+    except OSError as e: raise ValueError(f"{what} {str(folder)!r} is not writable: {e.strerror}") from None
 
 def write_json(path:str|Path, obj, default=None) -> Path:
     "Write `obj` as indented JSON to `path` atomically (a temporary file renamed over it)."
@@ -284,6 +299,26 @@ def parse_json(text:str, where:str):
         return dict(pairs)
     return json.loads(text, object_pairs_hook=distinct)
 
+def flatten(d:dict, prefix:str='') -> dict:
+    "A nested dict as one level of dotted keys: {'a': {'b': 1}} -> {'a.b': 1}."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v: out.update(flatten(v, f"{prefix}{k}."))
+        else: out[f"{prefix}{k}"] = v
+    return out
+
+def _at(d:dict, key:str):
+    for part in key.split('.'): d = d[part]
+    return d
+
+def differences(then:dict, now:dict, free:tuple=()) -> list[str]:
+    "The settings two nested dicts give differently, as 'key then vs now'; keys under `free`, and keys only one side has, are ignored."
+    a, b = flatten(then), flatten(now)
+    under = lambda k, keys: any(j.startswith(k + '.') for j in keys)                # None on one side, a dict on the other
+    keys = [k for k in a if k in b or under(k, b)] + [k for k in b if k not in a and under(k, a)]
+    skip = lambda k: any(k == f or k.startswith(f + '.') for f in free)
+    return [f"{k} {_at(then, k)!r} vs {_at(now, k)!r}" for k in keys if not skip(k) and _at(then, k) != _at(now, k)]
+
 # %% ../nbs/00_core.ipynb #d6f66939
 class RunFolder:
     "Where each file of a run folder lives: the one place that knows the layout."
@@ -295,6 +330,8 @@ class RunFolder:
     def status(self) -> Path: return self.root/'status.json'          # running, done, failed, interrupted or skipped, with attempts
     @property
     def metrics(self) -> Path: return self.root/'metrics.json'        # the stage's results; written last, it marks the run finished
+    @property
+    def settings(self) -> Path: return self.root/'settings.json'      # the typed settings a stage started with; a resume must match them
     @property
     def checkpoints(self) -> Path: return self.root/'checkpoints'     # resumable training state (step_* folders, latest.json)
     @property

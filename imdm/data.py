@@ -73,8 +73,14 @@ def have_data(*names:str) -> bool:
     return all((data_dir()/f"{n}.xz").exists() for n in (names or DATA_FILES))
 
 def read_data(name:str) -> bytes:
-    "The uncompressed bytes of a data file."
-    return lzma.decompress(data_path(name).read_bytes())
+    "The uncompressed bytes of a data file, checked against its SHA-256 (a `ValueError` naming it when damaged)."
+    path = data_path(name)
+    try: raw = lzma.decompress(path.read_bytes())
+    except (lzma.LZMAError, EOFError) as e:                                # EOFError: a truncated file
+        raise ValueError(f"{path} is damaged ({e}): import it again with `imdm data import <folder>`") from None
+    if _sha256(raw) != DATA_FILES[name]:
+        raise ValueError(f"{path} does not hold the expected {name} (its SHA-256 differs): import it again with `imdm data import <folder>`")
+    return raw
 
 def _sha256(raw:bytes) -> str: return hashlib.sha256(raw).hexdigest()
 
@@ -82,7 +88,7 @@ def _problem(path:Path, want:str) -> str|None:
     "What is wrong with a stored data file, or `None`."
     try: got = _sha256(lzma.decompress(path.read_bytes()))
     except FileNotFoundError: return 'missing'
-    except lzma.LZMAError as e: return f"damaged ({e})"
+    except (lzma.LZMAError, EOFError) as e: return f"damaged ({e})"
     return None if got == want else f"SHA-256 {got[:12]}... is not the expected {want[:12]}..."
 
 def check_data(folder:Path|None=None) -> dict[str, str|None]:

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_device, check_float, check_int, make_generator, nested, write_json
+from .core import Config, check_choice, check_device, check_float, check_int, make_generator, nested, write_json, check_writable
 from .dit import DIT_PRESETS, DiT, DiTConfig, dit_config, flash_attn_func
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -243,6 +243,7 @@ def goals(report:dict) -> dict:
 def gpucheck(cfg:GpuCheck, device:str|torch.device|None=None, out:str|Path|None=None, log:Callable[[str], None]=print) -> dict:
     "Run every measurement of `cfg` on `device`; write the report to `out` (JSON, atomically) and return it."
     device = check_device(device) if not isinstance(device, torch.device) else device
+    if out is not None: check_writable(Path(out).parent, 'the report folder')             # before the check's minutes, not after
     name = device_name(device)
     peak = cfg.peak_tflops or (peak_tflops(name) if device.type == 'cuda' else None)
     r = dict(device=name, torch=torch.__version__, cuda=torch.version.cuda if device.type == 'cuda' else None,

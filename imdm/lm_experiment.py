@@ -12,7 +12,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier, RunFolder, stream_seed
+from .core import (Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier,
+                       RunFolder, stream_seed, differences)
 from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -31,11 +32,12 @@ from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, qual
 from .data import corpus_detokenizer, load_corpus
 
 # %% auto #0
-__all__ = ['TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'open_data', 'TrainKind', 'TrainStage',
-           'build', 'stage_train', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs',
-           'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge',
-           'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer',
-           'trained_completions', 'entropy_targets', 'stage_eval', 'run_stage']
+__all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'resume_problem',
+           'check_resume', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train', 'DistilStage', 'SDTTStage',
+           'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage', 'stage_di4c', 'CouplingStage',
+           'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'prompt_scores', 'conditional_eval',
+           'conditional_table', 'word_book', 'text_scorer', 'trained_completions', 'entropy_targets', 'stage_eval',
+           'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -69,10 +71,27 @@ def check_vocab(model, blocks:TokenBlocks, where:str):
         raise ValueError(f"{where}: the model's vocabulary ({V}) does not match tokenizer {blocks.config.tokenizer!r}"
                          f"{' trimmed to the corpus' if blocks.vocab is not None else ''} ({blocks.vocab_size})")
 
+RESUME_FREE_SETTINGS = ('device', 'train.steps', 'train.progress', 'train.log_every', 'train.ckpt_every', 'train.keep_checkpoints')
+
+def resume_problem(out:str|Path, stage:str, settings:dict) -> str|None:
+    "Why `out` cannot go on with these settings (its stage started with others, each named), or None."
+    f = RunFolder(out).settings
+    if not f.is_file(): return None
+    then = json.loads(f.read_text())
+    diff = ([f"stage {then['stage']!r} vs {stage!r}"] if then['stage'] != stage else []) + \
+           differences(then['settings'], settings, RESUME_FREE_SETTINGS)
+    return f"{out} holds a run started with other settings ({'; '.join(diff)}): resume with the same settings, or give another folder" if diff else None
+
+def check_resume(out:Path, stage:str, settings:dict, resumable:bool=True):
+    "Refuse to go on in `out` with settings other than those its stage started with (a one-line `ValueError`); record them when new."
+    if resumable and (problem := resume_problem(out, stage, settings)): raise ValueError(problem)
+    if world()[0] == 0 and not (resumable and RunFolder(out).settings.is_file()): write_json(RunFolder(out).settings, {'stage': stage, 'settings': settings})
+
 def _begin(cls, params:dict, out_dir:str|Path) -> tuple:
-    "A stage's start: its typed parameters (a `cls`), its folder (made if new), its clock and its device."
+    "A stage's start: its typed parameters (a `cls`), its folder (made if new; a resume checked), its clock and its device."
     p, out = cls.from_dict(params), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    check_resume(out, cls.__name__, p.to_dict(), resumable=getattr(cls, 'resumable', True))
     return p, out, time.perf_counter(), check_device(p.device)
 
 def _write_metrics(out_dir:Path, metrics:dict):
@@ -381,6 +400,7 @@ def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
 @dataclass(frozen=True)
 class EvalStage(Config):
     "Quality versus steps of several models under one judge; optionally the conditional protocol (MAUVE, continuation Gen PPL)."
+    resumable = False                           # (not a field) an evaluation keeps no state: run again, it starts over
     models: dict = field(default_factory=dict)  # {name: saved model or stage folder}
     judge: str = ''                             # a saved AR model / stage folder, or 'hf:<name or folder>' (e.g. hf:gpt2-large)
     data: DataConfig = field(default_factory=DataConfig)   # decoding, and prompts for MAUVE

@@ -430,13 +430,21 @@ def gather(runs_dir:str|Path='runs') -> list[dict]:
     "One record per run folder: its key, experiment, status, parameters and metrics."
     rows = []
     for folder in sorted(Path(runs_dir).glob('*/status.json')):
-        try: st = json.loads(folder.read_text())
-        except ValueError: st = {'status': 'unreadable', 'error': f"{folder} is not valid JSON"}
         d, m = folder.parent, RunFolder(folder.parent).metrics
+        st, problem = _json_object(folder)
+        metrics, m_problem = _json_object(m) if m.exists() else (None, None)
+        if problem or m_problem: st = {**(st or {}), 'status': 'unreadable', 'error': problem or m_problem}   # shown, and the table goes on
+        seconds, params = st.get('seconds'), st.get('params')
         rows.append({'key': d.name, 'experiment': st.get('experiment'), 'status': _live_status(st, d),
-                     'seconds': st.get('seconds'), 'params': st.get('params'),
-                     'metrics': json.loads(m.read_text()) if m.exists() else None, 'error': st.get('error')})
+                     'seconds': seconds if isinstance(seconds, (int, float)) else None, 'params': params if isinstance(params, dict) else None,
+                     'metrics': metrics, 'error': st.get('error') if isinstance(st.get('error'), str) else None})
     return rows
+
+def _json_object(path:Path) -> tuple[dict|None, str|None]:
+    "The JSON object in `path`, or None and why it could not be read (a run folder a user or a crash damaged)."
+    try: obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e: return None, f"{path} is unreadable: {type(e).__name__}"
+    return (obj, None) if isinstance(obj, dict) else (None, f"{path} holds a {type(obj).__name__}, not a JSON object")
 
 def _live_status(st:dict, folder:Path|None=None) -> str:
     "A run's recorded status, except that 'running' with nobody holding the folder's lock (or, without a lock file, its process gone) reads 'interrupted'."

@@ -16,8 +16,8 @@ from .runner import (params_dir, load_chain, check_json_data, chain_params, run_
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'REPORT_KEYS', 'sweeps_dir', 'check_sweep', 'load_sweep', 'sweep_cells', 'cell_chain', 'metric_rows',
-           'matches', 'cell_folders', 'gather_sweep', 'add_ratios', 'sweep_plan', 'run_sweep', 'sweep_table',
-           'sweep_figure', 'write_sweep']
+           'matches', 'cell_folders', 'gather_sweep', 'add_ratios', 'sweep_plan', 'check_cells', 'run_sweep',
+           'sweep_table', 'sweep_figure', 'write_sweep']
 
 # %% ../nbs/83_sweeps.ipynb #09f56e92
 SWEEP_KEYS = ['name', 'notes', 'chain', 'base', 'cells', 'axes', 'report']
@@ -161,12 +161,16 @@ def sweep_plan(sweep:dict, runs_dir:str|Path='runs', cells:list[str]|None=None) 
             node['cells'].append(name)
     return plan
 
+def check_cells(sweep:dict, jobs:int=1):
+    "Check every stage of every cell of `sweep` as a run would, running nothing (a `ValueError` naming the first bad one)."
+    chain = load_chain(sweep['chain'])
+    for name, overrides in sweep_cells(sweep).items(): _check_stages(cell_chain(chain, overrides, name), None, jobs)
+
 def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells:list[str]|None=None) -> dict:
     "Run the distinct stages of every cell (or those named), `jobs` at a time across cells; a failed cell is recorded and the rest go on."
-    runs_dir, chain, all_cells = Path(runs_dir).resolve(), load_chain(sweep['chain']), sweep_cells(sweep)
+    runs_dir, all_cells = Path(runs_dir).resolve(), sweep_cells(sweep)
     plan, results, say = sweep_plan(sweep, runs_dir, cells), {}, _serial(log)
-    for name, overrides in all_cells.items():                                             # every cell's settings checked first
-        _check_stages(cell_chain(chain, overrides, name), None, jobs)
+    check_cells(sweep, jobs)                                                              # every cell's settings checked first
     runs_dir.mkdir(parents=True, exist_ok=True)
     done = sum(RunFolder(runs_dir / k).metrics.exists() for k in plan)
     say(f"=== sweep {sweep['name']}: {len(cells or all_cells)} cells, {len(plan)} distinct stages ({done} finished already)")

@@ -15,7 +15,8 @@ from torch import nn, Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import Config, check_choice, check_int, check_float, eval_mode, fault_point, write_json, world, barrier, RunFolder
+from .core import (Config, check_choice, check_int, check_float, eval_mode, fault_point, write_json, world, barrier, RunFolder,
+                       differences, flatten)
 from .checkpoints import model_spec, canonical_spec, build_model, atomic_dir, remove_stale_tmp, load_weights, safetensors_problem
 
 # %% auto #0
@@ -296,8 +297,9 @@ def load_checkpoint(path:str|Path, model:nn.Module|None=None, config:TrainConfig
     if diff := [k for k in TrainConfig.field_names() if k not in RESUME_FREE and getattr(config, k) != getattr(saved, k)]:
         raise ValueError(f"{path} was trained with {', '.join(f'{k}={getattr(saved, k)!r}' for k in diff)}; this run asks for "
                          f"{', '.join(f'{k}={getattr(config, k)!r}' for k in diff)}: resume with the same settings, or use a new folder")
-    if model is not None and canonical_spec(model_spec(model)) != canonical_spec(meta['model']):
-        raise ValueError(f"{path} holds a different architecture than the model it is loaded into: saved {meta['model']}, given {model_spec(model)}"[:600])
+    if model is not None and (given := canonical_spec(model_spec(model))) != (saved_spec := canonical_spec(meta['model'])):
+        diff = differences(saved_spec, given) or [f"keys {sorted(set(flatten(saved_spec)) ^ set(flatten(given)))}"]
+        raise ValueError(f"{path} holds another architecture than the model it is loaded into (saved vs given: {'; '.join(diff)})")
     model = (model or build_model(meta['model'])).to(device)
     load_weights(model, path/'model.safetensors', device)
     state = make_state(model, config)

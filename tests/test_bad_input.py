@@ -275,6 +275,25 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('analyse-out-empty', ['analyse', 'draws', '--out', ''], "--out '' is empty"),
     ('sweep-out-empty', ['sweep', 'table3-synthetic', '--gather', '--out', ''], "--out '' is empty"),
     ('stage-out-empty', ['stage', 'train', 'params.json', '--out', ''], "--out '' is empty"),
+    # settings are merged or refused, never dropped (a second --set replaced the first; --out without --sweep did nothing)
+    ('synthetic-set-twice', ['synthetic', '--set', 'seeds=[0]', '--set', 'seeds=[1]'], "--set gives 'seeds' twice"),
+    ('synthetic-set-twice-in-one', ['synthetic', '--set', 'noise_dim=8', 'noise_dim=16'], "--set gives 'noise_dim' twice"),
+    ('synthetic-sets-add-up', ['synthetic', '--set', 'noise_dim=8', '--set', 'noise_dim=0'], "--set gives 'noise_dim' twice"),
+    ('synthetic-second-set-checked', ['synthetic', '--set', 'noise_dim=8', '--set', 'coupling_pairs=0'], 'coupling_pairs=0 must be'),
+    ('gpucheck-set-twice', ['gpucheck', '--scale', 'cpu', '--set', 'noise_dim=8', '--set', 'noise_dim=16'], "--set gives 'noise_dim' twice"),
+    ('synthetic-out-without-sweep', ['synthetic', '--out', 'x.json'], "--out 'x.json' is for --sweep only"),
+    ('synthetic-sweep-no-key', ['synthetic', '--sweep', '=1,2'], "--sweep '=1,2' must look like KEY=V1,V2"),
+    ('synthetic-sweep-text-value', ['synthetic', '--sweep', 'task=equal,nosuch'], "unknown synthetic task 'nosuch'"),
+    ('synthetic-sweep-bad-key', ['synthetic', '--sweep', 'no-such=1,2'], "--sweep 'no-such=1,2' must look like KEY=V1,V2"),
+    # a plan checks what a run would
+    ('run-plan-bad-param', ['run', 'bad_chain.json', '--plan'], "stage 'a' (lm_train)"),
+    ('run-plan-bad-only', ['run', 'lm1b-cpu', '--plan', '--only', 'nosuch'], "--only names ['nosuch']"),
+    ('run-plan-bad-jobs', ['run', 'lm1b-cpu', '--plan', '--jobs', '0'], 'jobs=0 must be an integer >= 1'),
+    ('sweep-plan-bad-jobs', ['sweep', 'table3-synthetic', '--plan', '--jobs', '0'], 'jobs=0 must be an integer >= 1'),
+    # files and folders
+    ('data-check-nosuch', ['data', 'check', 'nosuch'], "data folder 'nosuch' is not a folder"),
+    ('gpucheck-out-under-file', ['gpucheck', '--scale', 'cpu', '--out', 'afile/r.json'], "is a file"),
+    ('stage-out-under-file', ['stage', 'train', 'params.json', '--out', 'afile/sub'], "cannot be made"),
 ]
 
 
@@ -290,7 +309,7 @@ GATHERS = [
 ]
 
 
-THREADS = re.compile(r'^imdm (bench|stage): \d+ threads? \(')      # the one note a command prints before it starts
+THREADS = re.compile(r'^imdm (bench|stage|gpucheck): \d+ threads? \(')      # the one note a command prints before it starts
 
 
 def _snapshot(root:Path) -> dict:
@@ -311,6 +330,7 @@ def _scratch(tmp_path:Path) -> Path:
     (tmp_path / 'params.json').write_text('{}')
     (tmp_path / 'bad_params.json').write_text('{"train": {"steps": 0}}')
     (tmp_path / 'dup.json').write_text('{"train": {"steps": 1, "steps": 2}}')
+    (tmp_path / 'bad_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_train", "params": {"train": {"steps": 0}}}]}')
     return tmp_path
 
 

@@ -80,3 +80,31 @@ def test_every_option_of_every_command_has_a_help_line():
     missing = [f"{name} {'/'.join(a.option_strings) or a.dest}" for name, p in sub.choices.items() for a in p._actions
                if not isinstance(a, argparse._HelpAction) and not a.help]
     assert not missing, missing
+
+
+def test_runs_shows_damaged_folders_as_unreadable_and_goes_on(tmp_path):
+    """`imdm runs` crashed on one malformed status.json, and one bad metrics.json blocked the whole table without
+    naming the file. Now each damaged folder is one row that says which file is unreadable; the others are listed."""
+    good, listed, notjson, badmetrics = (tmp_path / n for n in ('good', 'listed', 'notjson', 'badmetrics'))
+    for d in (good, listed, notjson, badmetrics): d.mkdir()
+    (good / 'status.json').write_text(json.dumps({'experiment': 'lm_eval', 'status': 'done', 'seconds': 60, 'params': {'a': 1}}))
+    (good / 'metrics.json').write_text('{}')
+    (listed / 'status.json').write_text('[1, 2]')
+    (notjson / 'status.json').write_text('{"status": ')
+    (badmetrics / 'status.json').write_text(json.dumps({'experiment': 'lm_eval', 'status': 'done', 'seconds': 'soon'}))
+    (badmetrics / 'metrics.json').write_bytes(b'\xff\xfe')
+    out = imdm('runs', '--runs-dir', str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    rows = {line.split('|')[1].strip(): line for line in out.stdout.splitlines()[2:]}
+    assert '| done |' in rows['good']
+    assert '| unreadable |' in rows['listed'] and 'holds a list, not a JSON object' in rows['listed']
+    assert '| unreadable |' in rows['notjson'] and 'notjson/status.json is unreadable' in rows['notjson']
+    assert '| unreadable |' in rows['badmetrics'] and 'badmetrics/metrics.json is unreadable' in rows['badmetrics']
+
+
+def test_data_check_checks_the_folder_it_is_given(tmp_path):
+    """`imdm data check FOLDER` ignored its argument and checked the checkout's data folder."""
+    out = imdm('data', 'check', str(tmp_path))
+    assert out.returncode == 1 and f'data folder {tmp_path}:' in out.stdout and 'missing or damaged' in out.stdout
+    bad = imdm('data', 'check', str(tmp_path / 'nosuch'))
+    assert bad.returncode == 2 and 'nosuch' in bad.stderr and 'is not a folder' in bad.stderr

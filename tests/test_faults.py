@@ -246,3 +246,26 @@ def test_killed_synthetic_run_leaves_no_workers(tmp_path):
         for p in descendants(proc.pid) | below:
             try: os.kill(p, signal.SIGKILL)
             except ProcessLookupError: pass
+
+
+def test_a_resume_with_other_settings_is_refused(data, tmp_path):
+    """`imdm stage` used to resume a folder with another corpus, tokenizer or batch size. Now it names each setting that
+    differs, in one line, and changes nothing; the settings a resume may change (steps, logging, device) still resume."""
+    p = train_params(data)
+    out = tmp_path / 'run'
+    killed = run(['stage', 'train', write(tmp_path / 'p.json', p), '--out', str(out)], fault='train-step:5')
+    assert killed.returncode == -9
+    (tmp_path / 'other.txt').write_text(Path(data['corpus']).read_text()[::-1])
+    cases = [({**p, 'batch_size': 8}, 'batch_size 4 vs 8'),
+             ({**p, 'data': {**data, 'corpus': str(tmp_path / 'other.txt')}}, f"data.corpus {data['corpus']!r} vs"),
+             ({**p, 'data': {**data, 'length': 8}}, 'data.length 16 vs 8'),
+             ({**p, 'model': {**p['model'], 'hidden': 64}}, 'model.hidden'),
+             ({**p, 'train': {**p['train'], 'lr': 5e-3}}, 'train.lr 0.001 vs 0.005')]
+    before = {f: f.read_bytes() for f in out.rglob('*') if f.is_file()}
+    for params, message in cases:
+        again = run(['stage', 'train', write(tmp_path / 'q.json', params), '--out', str(out)])
+        lines = again.stderr.strip().splitlines()
+        assert again.returncode == 2 and 'started with other settings' in lines[-1] and message in lines[-1], (message, again.stderr[-1500:])
+    assert {f: f.read_bytes() for f in out.rglob('*') if f.is_file()} == before
+    longer = run(['stage', 'train', write(tmp_path / 'r.json', {**p, 'train': {**p['train'], 'steps': 12, 'log_every': 4}}), '--out', str(out)])
+    assert longer.returncode == 0 and 'resuming from step' in longer.stdout, longer.stderr[-2000:]
