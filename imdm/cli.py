@@ -452,6 +452,7 @@ def main(argv:list[str]|None=None) -> int:
     except KeyboardInterrupt:
         print(f"imdm {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError: return 0                                                  # `imdm runs | head`: the reader has what it wanted
     except OSError as e:                                                              # a full disk, a read-only mount: the machine, not a bug
         print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1

@@ -12,10 +12,11 @@ import imdm
 from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder, FolderLock, parse_json
 
 # %% auto #0
-__all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'experiments_dir', 'experiment_path',
-           'run_key', 'check_json_data', 'check_params', 'RunResult', 'stop_kernels', 'run_experiment', 'run_batch',
-           'params_dir', 'check_chain', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'record_skip',
-           'run_chain', 'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
+__all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'experiments_dir',
+           'experiment_path', 'run_key', 'check_json_data', 'check_params', 'RunResult', 'stop_kernels',
+           'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths', 'load_chain', 'chain_params',
+           'stage_needs', 'run_graph', 'record_skip', 'run_chain', 'stage_threads', 'threads_note', 'gather',
+           'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -271,7 +272,23 @@ def check_chain(chain, where:str='the chain', notebook_paths:bool=False) -> dict
         if not isinstance(s.get('params', {}), dict): bad(f"stage {sid!r}: params={s['params']!r} must be an object")
         takes = s.get('takes', [])
         if not isinstance(takes, list) or not all(isinstance(t, str) for t in takes): bad(f"stage {sid!r}: takes={takes!r} must be a list of names")
-    return chain
+        if unknown := [t for t in takes if t not in shared]: bad(f"stage {sid!r}: takes {unknown}, which shared does not hold: {list(shared)}")
+    return absolute_paths(chain, Path.cwd())
+
+MODEL_PATH_KEYS = ('teacher', 'init', 'judge', 'coupling', 'extends')   # parameters that name a saved model or a stage folder
+
+def absolute_paths(chain:dict, base:Path) -> dict:
+    "`chain` with each relative path the user gave made absolute against `base` (the caller's folder), once: a stage's kernel runs in its run folder."
+    def fix(key, v):
+        if isinstance(v, dict): return {k: fix(k if key != 'models' else 'teacher', x) for k, x in v.items()}   # models: {name: model}
+        if isinstance(v, list): return [fix(key, x) for x in v]
+        if not isinstance(v, str) or not v or v.startswith(('@', '~', '/')) or ':' in v: return v   # refs, home, absolute, hub/prefixed
+        here = base / v
+        named = key == 'cache_dir' or (key in MODEL_PATH_KEYS and here.exists()) or \
+                (key in ('corpus', 'tokenizer') and here.exists() and ('/' in v or '.' in v))     # 'wikitext2', 'gpt2' are names
+        return str(here.resolve()) if named else v
+    return {**chain, 'shared': fix('shared', chain.get('shared', {})),
+            'stages': [{**s, 'params': fix('params', s.get('params', {}))} for s in chain['stages']]}
 
 def load_chain(name_or_path:str) -> dict:
     "A chain from `imdm/params/{name}.json` or a JSON file, its layout checked; a file names packaged experiments only."

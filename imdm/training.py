@@ -273,6 +273,9 @@ def latest_checkpoint(ckpt_dir:str|Path, log=None) -> Path|None:
     ckpt_dir, named = Path(ckpt_dir), None
     try: named = ckpt_dir / json.loads((ckpt_dir/'latest.json').read_text())['path']
     except (OSError, ValueError, KeyError, TypeError): pass
+    if named is not None and named.resolve().parent != ckpt_dir.resolve():          # it names a folder outside the run's checkpoints
+        (log or print)(f"ignoring {ckpt_dir/'latest.json'}: it names {str(named)!r}, which is not a checkpoint of {ckpt_dir}")
+        named = None
     for cand in ([named] if named is not None else []) + [c for c in checkpoints(ckpt_dir) if c != named]:
         if not cand.is_dir(): continue
         problem = checkpoint_problem(cand)
