@@ -164,7 +164,8 @@ def stream_seed(purpose:str, *parts:int) -> int:
 
 def make_generator(seed:int|None, device:str|torch.device='cpu') -> torch.Generator|None:
     "A generator on `device` seeded with `seed` (`None` means unseeded: returns `None`)."
-    return None if seed is None else torch.Generator(device=device).manual_seed(int(seed))
+    if seed is None: return None
+    return torch.Generator(device=device).manual_seed(check_int('seed', seed, 0, 2**64 - 1))   # what a torch generator can hold
 
 def cores() -> int:
     "The CPU cores this process may use."

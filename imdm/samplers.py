@@ -169,6 +169,8 @@ def check_state(denoiser:Denoiser, state:Noised):
     "Raise a `ValueError` naming what does not fit the denoiser in a noisy state."
     z, eta = state
     if z.ndim != 2: raise ValueError(f"z must have shape (B, L); got {tuple(z.shape)}")
+    if z.dtype.is_floating_point or z.dtype.is_complex or z.dtype == torch.bool:
+        raise ValueError(f"z must hold integer token ids; got dtype {z.dtype}")
     if z.shape[1] > denoiser.length:
         raise ValueError(f"sequence length {z.shape[1]} exceeds the model's length={denoiser.length}")
     lo, hi = int(z.min()), int(z.max())
@@ -176,6 +178,9 @@ def check_state(denoiser:Denoiser, state:Noised):
         raise ValueError(f"token ids span [{lo}, {hi}]; the model's vocabulary is [0, {denoiser.vocab_size - 1}] (vocab_size={denoiser.vocab_size})")
     if denoiser.is_imdm and (eta is None or eta.shape != (*z.shape, denoiser.noise.dim)):
         raise ValueError(f"an IMDM needs eta of shape {(*z.shape, denoiser.noise.dim)}; got {None if eta is None else tuple(eta.shape)}")
+    if eta is not None and not torch.isfinite(eta).all(): raise ValueError("eta (the noise) holds NaN or infinite values")
+    if bad := [n for n, p in denoiser.named_parameters() if not torch.isfinite(p).all()]:
+        raise ValueError(f"the denoiser's weights hold NaN or infinite values ({bad[0]}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''})")
 
 @contextmanager
 def network_rng(denoiser:Denoiser, generator:torch.Generator|None):
@@ -203,6 +208,9 @@ def sample(denoiser:Denoiser, schedule:Schedule, sampler:Ancestral,
     with eval_mode(denoiser), network_rng(denoiser, generator):
         for t, s in tqdm(zip(ts[:-1], ts[1:]), total=sampler.steps, disable=not show, desc='sampling', leave=False):
             state, cache = sampler.step(denoiser, schedule, state, t, s, cache, generator, noise)
+    if (state.z == denoiser.mask_id).any():                                            # Sample.x holds no mask, or nothing comes back
+        raise RuntimeError(f"sampling ended with {int((state.z == denoiser.mask_id).sum())} masked positions: the network's outputs "
+                           f"were not finite, or the sampler's last step left masks")
     return Sample(state.z, cache.calls)
 
 # %% ../nbs/40_samplers.ipynb #23021749
@@ -228,7 +236,11 @@ def generate(denoiser:Denoiser, schedule:Schedule, sampler:Ancestral,
     if generator is None: generator = make_generator(seed, device)
     if (given is None) != (given_mask is None): raise ValueError("pass `given` and `given_mask` together (or neither)")
     if given is not None:
-        given, given_mask = given.to(device), given_mask.to(device).bool()
+        if not isinstance(given, Tensor) or given.dtype.is_floating_point or given.dtype.is_complex or given.dtype == torch.bool:
+            raise ValueError(f"given must be a tensor of integer token ids; got {getattr(given, 'dtype', type(given).__name__)}")
+        if not isinstance(given_mask, Tensor) or given_mask.dtype != torch.bool:
+            raise ValueError(f"given_mask must be a bool tensor (True where given is fixed); got {getattr(given_mask, 'dtype', type(given_mask).__name__)}")
+        given, given_mask = given.to(device), given_mask.to(device)
         if given.ndim == 1: given, given_mask = given.expand(n or 1, -1), given_mask.expand(n or 1, -1)
         if given.shape != given_mask.shape: raise ValueError(f"given {tuple(given.shape)} and given_mask {tuple(given_mask.shape)} differ in shape")
         if n is not None and n != given.shape[0]: raise ValueError(f"n={n} but given holds {given.shape[0]} sequences")
