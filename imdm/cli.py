@@ -60,8 +60,12 @@ def _bench_args(p):
     p.add_argument('--json', action='store_true', help='print the raw result as JSON')
 
 def _bench_memory(args) -> float:
-    "Bytes the largest tensors of a benchmark need: the float64 probabilities and the logits of a batch, a few times over."
-    return 6 * 8 * args.batch * args.length * args.vocab_size
+    "Bytes a benchmark needs: its two models (float32), a batch's float64 probabilities and logits a few times over, and its noise."
+    from imdm.dit import dit_config, dit_params
+    cfg = dit_config(args.preset, vocab_size=args.vocab_size, length=args.length)
+    models = 4 * (2 * dit_params(cfg) + 4 * cfg.hidden * (args.noise_dim + cfg.hidden))   # MDLM, IMDM and its noise MLP (d -> 4h -> h)
+    noise = 4 * 4 * args.batch * args.length * (args.noise_dim + 4 * cfg.hidden)           # eta and the MLP's activations
+    return models + noise + 6 * 8 * args.batch * args.length * args.vocab_size
 
 def _bench(args) -> int:
     from imdm.benchmarks import step_costs, format_costs
@@ -70,8 +74,9 @@ def _bench(args) -> int:
     device = check_device(args.device)
     free = (torch.cuda.mem_get_info(device)[0] if device.type == 'cuda' else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES'))
     if _bench_memory(args) > free:
-        raise ValueError(f"--batch {args.batch} x --length {args.length} x --vocab-size {args.vocab_size} needs about "
-                         f"{_bench_memory(args) / 2**30:.1f} GiB; this {device.type} has {free / 2**30:.1f} GiB free: use a smaller batch")
+        raise ValueError(f"--preset {args.preset}, --batch {args.batch} x --length {args.length} x --vocab-size {args.vocab_size}, --noise-dim "
+                         f"{args.noise_dim} need about {_bench_memory(args) / 2**30:.1f} GiB; this {device.type} has {free / 2**30:.1f} GiB free: "
+                         f"use a smaller batch or noise dimension")
     r = step_costs(args.preset, args.vocab_size, args.length, args.batch, args.steps, args.noise_dim,
                    args.repeats, args.device)
     print(json.dumps(r, indent=1) if args.json else format_costs(r))

@@ -15,9 +15,9 @@ import torch
 # %% auto #0
 __all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
            'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent',
-           'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'entropy', 'fault_point',
-           'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer', 'parse_json', 'flatten',
-           'differences', 'RunFolder', 'FolderLock']
+           'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'free_memory', 'check_memory',
+           'entropy', 'fault_point', 'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer',
+           'parse_json', 'flatten', 'differences', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -226,6 +226,19 @@ def barrier():
     "Wait for every process (a no-op in a single process)."
     import torch.distributed as dist
     if world()[1] > 1: dist.barrier()
+
+def free_memory(device:str|torch.device='cpu') -> int:
+    "Bytes free on `device` now: the GPU's free memory, or the machine's available RAM."
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
+    try: return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES')
+    except (ValueError, OSError, AttributeError): return 2**62                        # no sysconf (macOS): no bound
+
+def check_memory(need:float, what:str, device:str|torch.device='cpu', hint:str='choose smaller sizes'):
+    "Refuse, before anything is allocated, work that needs more memory than `device` has free (a `ValueError` with both numbers)."
+    free = free_memory(device)
+    if need > free:
+        raise ValueError(f"{what} needs about {need / 2**30:,.1f} GiB; this {torch.device(device).type} has {free / 2**30:,.1f} GiB free: {hint}")
 
 # %% ../nbs/00_core.ipynb #0f7ee97a
 def entropy(p:torch.Tensor) -> float:

@@ -20,7 +20,7 @@ except Exception: flash_attn_func = None
 # %% auto #0
 __all__ = ['DIT_PRESETS', 'DiTConfig', 'dit_config', 'LayerNorm', 'modulate', 'Rotary', 'rotate_half', 'apply_rotary',
            'capped_attention', 'attention', 'TimestepEmbedder', 'EmbeddingLayer', 'DiTBlock', 'FinalLayer',
-           'latent_embedding', 'DiT']
+           'latent_embedding', 'DiT', 'dit_params']
 
 # %% ../nbs/20_dit.ipynb #a09911e9
 @dataclass(frozen=True)
@@ -241,3 +241,7 @@ class DiT(nn.Module):
         "Number of parameters (optionally without the input embedding)."
         n = sum(p.numel() for p in self.parameters())
         return n if embeddings else n - self.vocab_embed.embedding.numel()
+
+def dit_params(config:DiTConfig) -> int:
+    "The parameter count of a DiT of `config`, counted on the meta device: nothing is allocated, whatever the size."
+    with torch.device('meta'): return DiT(config).num_params()

@@ -13,14 +13,14 @@ import torch
 from torch import Tensor
 
 from .core import (Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier,
-                       RunFolder, stream_seed, differences)
-from .dit import DiT, DiTConfig, dit_config, DIT_PRESETS
+                       RunFolder, stream_seed, differences, check_memory)
+from .dit import DiT, DiTConfig, dit_config, dit_params, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
 from .mask_embedding import MASK_MLPS
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
-from .samplers import Ancestral, generate, prefix_condition
+from .samplers import Ancestral, MAX_STEPS, generate, prefix_condition
 from .training import TrainConfig, train, latest_checkpoint, load_checkpoint
 from .checkpoints import save_model, load_model, model_path, check_model_ref, load_any
 from .sdtt import SDTTConfig, sdtt
@@ -169,13 +169,20 @@ def build(kind:str, model:ModelConfig, blocks:TokenBlocks, noise:NoiseSpec|None,
         m = load_any(init, device)
         check_vocab(m, blocks, f'init {init}')
         return k.adapt(m, noise, mask_mlp).to(device)
-    return k.fresh(model.dit(blocks.vocab_size, blocks.config.length), blocks, noise, mask_mlp).to(device)
+    cfg = model.dit(blocks.vocab_size, blocks.config.length)
+    n = dit_params(cfg)                                        # counted on the meta device: a huge width allocates nothing
+    check_memory(20 * n, f"a model of {n:,} parameters (hidden={cfg.hidden}, n_blocks={cfg.n_blocks}, vocabulary {cfg.vocab_size:,}) "
+                 f"with its gradients, AdamW moments and EMA", device, 'choose a smaller model')
+    return k.fresh(cfg, blocks, noise, mask_mlp).to(device)
 
 def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     "Train (or resume training) a model as `params` (a `TrainStage`) says; returns the metrics."
     p, out, _, device = _begin(TrainStage, params, out_dir)
     cfg = p.train
     tr, va, batches, val = open_data(p.data, p.batch_size, cfg.seed, device)
+    if p.val_batches > val.per_epoch:                          # later batches would repeat blocks and read as more evidence
+        raise ValueError(f"val_batches={p.val_batches} exceeds the {val.per_epoch} distinct batches of {val.B} that the validation split's "
+                         f"{len(va)} blocks hold")
     kind = TRAIN_KINDS[p.kind]
     noise = (p.noise or NoiseSpec()) if kind.noisy else None
     torch.manual_seed(cfg.seed)
@@ -428,7 +435,7 @@ class EvalStage(Config):
         if not self.judge: raise ValueError("judge must be a saved AR model or 'hf:<name>'")
         check_model_ref('judge', self.judge, ('ar',))
         if not self.steps: raise ValueError("steps must list at least one step count")
-        for s in self.steps: check_int('steps', s, 1)
+        for s in self.steps: check_int('steps', s, 1, MAX_STEPS)
         check_choice('draws', self.draws, ['independent', 'noise', 'auto'])
         self.sampler()                                                                 # draws and mask_state, checked together
         check_choice('mauve_features', self.mauve_features, ['minilm', 'judge'])

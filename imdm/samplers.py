@@ -18,7 +18,7 @@ from .forward import Noised, NoiseSpec
 from .denoisers import Denoiser, mask_out
 
 # %% auto #0
-__all__ = ['MASK_STATES', 'DRAWS', 'mdm_posterior', 'imdm_posterior', 'draw_tokens', 'keep_states', 'redraw_states',
+__all__ = ['MASK_STATES', 'DRAWS', 'MAX_STEPS', 'mdm_posterior', 'imdm_posterior', 'draw_tokens', 'keep_states', 'redraw_states',
            'noise_draws', 'Cache', 'Ancestral', 'Sample', 'check_state', 'network_rng', 'sample', 'prefix_condition',
            'generate']
 
@@ -88,6 +88,8 @@ class Cache(NamedTuple):
     calls: int              # network calls made so far
     draws: Tensor|None = None   # (B, L, 2) float64 levels and token points of draws='noise', fixed at the run's first step
 
+MAX_STEPS = 2**16   # sampler steps: the paper's longest runs take 1,024; more is a typo that would run for days
+
 @dataclass(frozen=True)
 class Ancestral(Config):
     "Ancestral sampling over `steps` steps of a uniform time grid."
@@ -100,7 +102,7 @@ class Ancestral(Config):
     progress: bool|None = None    # tqdm bar; None: only for runs of 256 steps or more
 
     def __post_init__(self):
-        check_int('steps', self.steps, 1)
+        check_int('steps', self.steps, 1, MAX_STEPS)
         check_choice('mask_state', self.mask_state, sorted(MASK_STATES))
         check_choice('draws', self.draws, list(DRAWS))
         if self.draws == 'noise' and self.mask_state != 'keep':

@@ -13,7 +13,7 @@ from torch import Tensor
 from .core import Registry, check_int, entropy, patch_to
 
 # %% auto #0
-__all__ = ['TASKS', 'SyntheticTask', 'equal_task', 'parity_task', 'table_task', 'make_task']
+__all__ = ['TASKS', 'MAX_SEQUENCES', 'SyntheticTask', 'check_size', 'equal_task', 'parity_task', 'table_task', 'make_task']
 
 # %% ../nbs/02_synthetic.ipynb #673ac3b1
 @dataclass(frozen=True, eq=False)
@@ -77,12 +77,20 @@ def _total_correlation(self:SyntheticTask) -> float:
 
 # %% ../nbs/02_synthetic.ipynb #8ef53a81
 TASKS = Registry('synthetic task')
+MAX_SEQUENCES = 2**16   # K**L: the exact metrics enumerate every sequence, and hold (draws, K**L) tables
+
+def check_size(L:int, K:int):
+    "Refuse, before anything is allocated, a task whose $K^L$ sequences the exact metrics could not enumerate."
+    if K ** L > MAX_SEQUENCES:
+        raise ValueError(f"L={L}, K={K} gives K**L = {K ** L:,} sequences; the exact metrics enumerate them all, so at most "
+                         f"{MAX_SEQUENCES:,} are allowed: choose a smaller L or K")
 
 @TASKS.register('equal')
 def equal_task(L:int=2, K:int=2) -> SyntheticTask:
     "$L$ tokens over $K$ symbols that must all be equal, each symbol equally likely (the paper's task: L=2, K=2)."
     check_int('L', L, 1)
     check_int('K', K, 2)
+    check_size(L, K)
     joint = torch.zeros((K,) * L, dtype=torch.float64)
     for k in range(K): joint[(k,) * L] = 1 / K
     return SyntheticTask(f'equal(L={L},K={K})', joint)
@@ -91,6 +99,7 @@ def equal_task(L:int=2, K:int=2) -> SyntheticTask:
 def parity_task(L:int=3) -> SyntheticTask:
     "$L$ bits whose XOR is 0, uniformly over such strings."
     check_int('L', L, 2)
+    check_size(L, 2)
     x = torch.tensor(list(itertools.product(range(2), repeat=L)))
     joint = (x.sum(-1) % 2 == 0).double().reshape((2,) * L)
     return SyntheticTask(f'parity(L={L})', joint / joint.sum())

@@ -18,7 +18,7 @@ from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
-from .samplers import Ancestral, DRAWS, generate
+from .samplers import Ancestral, DRAWS, MAX_STEPS, generate
 from .training import TrainConfig, train
 from .checkpoints import save_model
 from .sdtt import SDTTConfig, sdtt
@@ -108,7 +108,7 @@ class SyntheticParams(Config):
         if len(set(self.seeds)) < len(self.seeds): raise ValueError(f"seeds={self.seeds!r} repeats a seed")
         if not self.eval_steps: raise ValueError("eval_steps must list at least one step count")
         check_device(self.device)
-        for s in self.eval_steps: check_int('eval_steps', s, 1)
+        for s in self.eval_steps: check_int('eval_steps', s, 1, MAX_STEPS)
         for k in ('batch_size', 'teacher_iters', 'coupling_pairs', 'coupling_steps', 'rounds', 'mdm_rounds', 'sdtt_redi_rounds',
                   'redi_iters', 'sdtt_iters', 'samples', 'n_noise'): check_int(k, getattr(self, k), 1)
         check_float('lr', self.lr, 0., open_lo=True)

@@ -269,3 +269,18 @@ def test_a_resume_with_other_settings_is_refused(data, tmp_path):
     assert {f: f.read_bytes() for f in out.rglob('*') if f.is_file()} == before
     longer = run(['stage', 'train', write(tmp_path / 'r.json', {**p, 'train': {**p['train'], 'steps': 12, 'log_every': 4}}), '--out', str(out)])
     assert longer.returncode == 0 and 'resuming from step' in longer.stdout, longer.stderr[-2000:]
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'model': {'preset': 'micro', 'hidden': 1_000_000, 'n_heads': 1000}}, 'GiB free: choose a smaller model'),
+    ({'val_batches': 10_000}, 'val_batches=10000 exceeds the'),
+    ({'batch_size': 100_000}, 'a global batch of 100000 exceeds the'),
+])
+def test_sizes_are_bounded_before_any_work(change, message, data, tmp_path):
+    """A model width that cannot fit, more validation batches than the split holds, or a batch beyond the data used
+    to allocate, repeat blocks silently or fail deep inside torch; now each is one line that names the number."""
+    p = write(tmp_path / 'p.json', {**train_params(data), **change})
+    out = run(['stage', 'train', p, '--out', str(tmp_path / 'run')])
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and message in lines[-1], out.stderr[-2000:]
+    assert not list((tmp_path / 'run').glob('checkpoints/*'))              # nothing trained
