@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
-           'seed_everything', 'stream_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent',
+__all__ = ['MAX_SEED', 'check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
+           'seed_everything', 'stream_seed', 'check_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent',
            'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'free_memory', 'check_memory',
            'entropy', 'fault_point', 'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer',
            'parse_json', 'flatten', 'differences', 'RunFolder', 'FolderLock']
@@ -161,6 +161,12 @@ def stream_seed(purpose:str, *parts:int) -> int:
     "A 63-bit seed for one named random stream: streams of different purposes never share a seed, whatever seeds the user picks."
     import hashlib
     return int.from_bytes(hashlib.sha256('|'.join([purpose, *map(str, parts)]).encode()).digest()[:8], 'big') >> 1
+
+MAX_SEED = 2**32 - 1   # a user's seed: streams derive from it by arithmetic that must stay inside a generator's 64 bits
+
+def check_seed(name:str, value:Any) -> int:
+    "A user-given seed: an integer in [0, 2^32), or a `ValueError` naming it."
+    return check_int(name, value, 0, MAX_SEED)
 
 def make_generator(seed:int|None, device:str|torch.device='cpu') -> torch.Generator|None:
     "A generator on `device` seeded with `seed` (`None` means unseeded: returns `None`)."

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_device, check_float, check_int, make_generator, nested, write_json, check_writable
+from .core import Config, check_choice, check_device, check_float, check_int, make_generator, nested, write_json, check_writable, check_seed
 from .dit import DIT_PRESETS, DiT, DiTConfig, dit_config, flash_attn_func
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -87,6 +87,7 @@ class GpuCheck(Config):
             raise ValueError(f"sample_steps={self.sample_steps!r} must list at least one step count, e.g. [2, 16]")
         for s in self.sample_steps: check_int('sample_steps', s, 1)
         for k in ('noise_dim', 'coupling_steps'): check_int(k, getattr(self, k), 1)
+        check_seed('seed', self.seed)
         check_int('warmup', self.warmup, 0)
         check_float('lr', self.lr, 0., open_lo=True)
         if self.peak_tflops is not None: check_float('peak_tflops', self.peak_tflops, 0., open_lo=True)

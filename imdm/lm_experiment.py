@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .core import (Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier,
-                       RunFolder, stream_seed, differences, check_memory)
+                       RunFolder, stream_seed, differences, check_memory, check_seed)
 from .dit import DiT, DiTConfig, dit_config, dit_params, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
@@ -348,6 +348,7 @@ class CouplingStage(Config):
 
     def __post_init__(self):
         check_choice('student', self.student, ['mdlm', 'imdm'])
+        check_seed('seed', self.seed)
         check_model_ref('teacher', self.teacher, ('denoiser',))
         check_device(self.device)
 
@@ -430,12 +431,13 @@ class EvalStage(Config):
     device: str|None = None
 
     def __post_init__(self):
+        if not self.steps: raise ValueError("steps must list at least one step count")   # the cheap checks first
+        for s in self.steps: check_int('steps', s, 1, MAX_STEPS)
+        check_seed('seed', self.seed)
         if not self.models: raise ValueError("models must name at least one model")
         for name, m in self.models.items(): check_model_ref(f"models[{name!r}]", m, ('denoiser',))
         if not self.judge: raise ValueError("judge must be a saved AR model or 'hf:<name>'")
         check_model_ref('judge', self.judge, ('ar',))
-        if not self.steps: raise ValueError("steps must list at least one step count")
-        for s in self.steps: check_int('steps', s, 1, MAX_STEPS)
         check_choice('draws', self.draws, ['independent', 'noise', 'auto'])
         self.sampler()                                                                 # draws and mask_state, checked together
         check_choice('mauve_features', self.mauve_features, ['minilm', 'judge'])

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from .core import (Config, check_choice, check_float, check_int, check_device, cores, make_generator, default_device, write_json,
-                       exit_with_parent)
+                       exit_with_parent, check_seed)
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
 from .schedules import LogLinear
@@ -104,7 +104,7 @@ class SyntheticParams(Config):
         check_choice('draws', self.draws, list(DRAWS))
         for m in self.models: check_choice('model', m, MODELS)
         if not self.seeds: raise ValueError("seeds must name at least one seed")
-        for s in self.seeds: check_int('seeds', s, 0)
+        for s in self.seeds: check_seed('seeds', s)
         if len(set(self.seeds)) < len(self.seeds): raise ValueError(f"seeds={self.seeds!r} repeats a seed")
         if not self.eval_steps: raise ValueError("eval_steps must list at least one step count")
         check_device(self.device)

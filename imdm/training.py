@@ -15,7 +15,7 @@ from torch import nn, Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import (Config, check_choice, check_int, check_float, eval_mode, fault_point, write_json, world, barrier, RunFolder,
+from .core import (Config, check_choice, check_int, check_float, check_seed, eval_mode, fault_point, write_json, world, barrier, RunFolder,
                        differences, flatten)
 from .checkpoints import model_spec, canonical_spec, build_model, atomic_dir, remove_stale_tmp, load_weights, safetensors_problem
 
@@ -47,6 +47,7 @@ class TrainConfig(Config):
 
     def __post_init__(self):
         check_int('steps', self.steps, 1)
+        check_seed('seed', self.seed)
         check_int('warmup', self.warmup, 0)
         check_int('accumulate', self.accumulate, 1)
         check_int('log_every', self.log_every, 1)

@@ -113,6 +113,7 @@ CHAINS = [
     ('train-lr-zero', _train(train={'lr': 0}), 'lr=0'),
     ('train-lr-string', _train(train={'lr': 'fast'}), "lr='fast' must be float"),
     ('train-steps-zero', _train(train={'steps': 0}), 'steps=0 must be an integer >= 1'),
+    ('train-seed-negative', _train(train={'seed': -1}), 'seed=-1 must be an integer in [0, 4294967295]'),
     ('train-steps-float', _train(train={'steps': 2.5}), 'steps=2.5 must be int'),
     ('train-steps-bool', _train(train={'steps': True}), 'steps=True must be int'),
     ('train-steps-string', _train(train={'steps': '100'}), "steps='100' must be int"),
@@ -196,6 +197,9 @@ MODEL_CHAINS = [      # chains that name saved models (built by the fixture)
     ('coupling-device', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'device': 'tpu'}), "device='tpu'"),
     ('eval-models-empty', lambda m: _eval(m, models={}), 'models must name at least one model'),
     ('eval-steps-huge', lambda m: _eval(m, steps=[2, 10**9]), 'steps=1000000000 must be an integer in [1, 65536]'),
+    ('eval-steps-over-limit', lambda m: _eval(m, steps=[65537]), 'steps=65537 must be an integer in [1, 65536]'),
+    ('eval-seed-huge', lambda m: _eval(m, seed=2**40), 'seed=1099511627776 must be an integer in [0, 4294967295]'),
+    ('coupling-seed-huge', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'seed': 2**40}), 'seed=1099511627776 must be an integer in'),
     ('eval-models-list', lambda m: _eval(m, models=[m['mdlm']]), 'models=[' ),
     ('eval-model-missing', lambda m: _eval(m, models={'A': '/nowhere'}), "models['A']='/nowhere' is not a saved model"),
     ('eval-model-ar', lambda m: _eval(m, models={'A': m['ar']}), "models['A']="),
@@ -299,6 +303,66 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('data-check-nosuch', ['data', 'check', 'nosuch'], "data folder 'nosuch' is not a folder"),
     ('gpucheck-out-under-file', ['gpucheck', '--scale', 'cpu', '--out', 'afile/r.json'], "is a file"),
     ('stage-out-under-file', ['stage', 'train', 'params.json', '--out', 'afile/sub'], "cannot be made"),
+    # issue 24, second round: each a class of mistakes a new user made
+    ('run-jobs-negative', ['run', 'lm1b-cpu', '--plan', '--jobs', '-1'], 'jobs=-1 must be an integer >= 1'),
+    ('run-plan-redo-unknown', ['run', 'lm1b-cpu', '--plan', '--redo', 'nosuch'], "--redo names ['nosuch']"),
+    ('run-plan-redo-left-out', ['run', 'lm1b-cpu', '--plan', '--only', 'teacher', '--redo', 'judge'], "which --only ['teacher'] leaves out"),
+    ('run-plan-only-some-unknown', ['run', 'lm1b-cpu', '--plan', '--only', 'teacher', 'techer'], "--only names ['techer']"),
+    ('run-chain-not-json', ['run', 'afile', '--plan'], 'is not valid JSON'),
+    ('run-chain-duplicate-key', ['run', 'dup_chain.json', '--plan'], "key 'steps' appears twice"),
+    ('run-chain-takes-misspelt', ['run', 'takes_chain.json', '--plan'], "takes ['dta'], which shared does not hold"),
+    ('run-chain-bad-steps-plan', ['run', 'steps_chain.json', '--plan'], 'must be an integer in [1, 65536]'),
+    ('run-chain-empty-name', ['run', '', '--plan'], "unknown chain ''"),
+    ('sweep-unknown', ['sweep', 'nosuch', '--plan'], "unknown sweep 'nosuch'"),
+    ('sweep-not-json', ['sweep', 'afile', '--plan'], 'is not valid JSON'),
+    ('sweep-plan-cells-unknown', ['sweep', 'table3-synthetic', '--plan', '--cells', 'nosuch'], "cells ['nosuch'] are not in sweep"),
+    ('sweep-jobs-zero', ['sweep', 'table3-synthetic', '--jobs', '0'], 'jobs=0 must be an integer >= 1'),
+    ('sweep-run-cells-unknown', ['sweep', 'table3-synthetic', '--cells', 'nosuch'], "cells ['nosuch'] are not in sweep"),
+    ('synthetic-task-args-text', ['synthetic', '--task-args', 'L=two'], "L='two' must be an integer >= 1"),
+    ('stage-params-dup-deep', ['stage', 'redi', 'dup_deep.json', '--out', 'out'], "key 'pairs' appears twice"),
+    ('sweep-gather-runs-dir-empty', ['sweep', 'table3-synthetic', '--gather', '--runs-dir', ''], "--runs-dir '' is empty"),
+    ('stage-unknown-key', ['stage', 'train', 'typo.json', '--out', 'out'], "unknown keys ['trian']"),
+    ('stage-eval-steps-huge', ['stage', 'eval', 'eval_steps.json', '--out', 'out'], 'must be an integer in [1, 65536]'),
+    ('stage-out-empty-params-file', ['stage', 'train', 'empty.json', '--out', 'out'], 'is not valid JSON'),
+    ('stage-params-list', ['stage', 'train', 'list.json', '--out', 'out'], 'settings must be a dict of name: value, not [1, 2]'),
+    ('stage-params-folder', ['stage', 'train', 'folder', '--out', 'out'], 'folder'),
+    ('synthetic-seed-huge', ['synthetic', '--seeds', str(2**70)], 'seeds=1180591620717411303424 must be an integer in [0, 4294967295]'),
+    ('stage-train-seed-huge', ['stage', 'train', 'seed.json', '--out', 'out'], 'seed=18446744073709551616 must be an integer in [0, 4294967295]'),
+    ('gpucheck-seed-huge', ['gpucheck', '--scale', 'cpu', '--set', 'seed=-1'], 'seed=-1 must be an integer in [0, 4294967295]'),
+    ('synthetic-task-args-no-equals', ['synthetic', '--task-args', 'L'], "'L' must look like key=value"),
+    ('synthetic-task-args-twice', ['synthetic', '--task-args', 'L=2', 'L=3'], "gives 'L' twice"),
+    ('synthetic-K-one', ['synthetic', '--task-args', 'K=1'], 'K=1 must be an integer >= 2'),
+    ('synthetic-parity-L-one', ['synthetic', '--task', 'parity', '--task-args', 'L=1'], 'L=1 must be an integer >= 2'),
+    ('synthetic-parity-K', ['synthetic', '--task', 'parity', '--task-args', 'K=3'], "task 'parity' has no arguments ['K']"),
+    ('synthetic-eval-steps-empty', ['synthetic', '--set', 'eval_steps=[]'], 'eval_steps must list at least one step count'),
+    ('synthetic-eval-steps-zero', ['synthetic', '--set', 'eval_steps=[0]'], 'eval_steps=0 must be an integer in [1, 65536]'),
+    ('synthetic-lr-zero', ['synthetic', '--set', 'lr=0'], 'lr=0'),
+    ('synthetic-lr-nan', ['synthetic', '--set', 'lr=NaN'], 'lr='),
+    ('synthetic-sdtt-steps-three', ['synthetic', '--set', 'sdtt_teacher_steps=3'], 'must be a power of 2'),
+    ('synthetic-rounds-zero', ['synthetic', '--set', 'rounds=0'], 'rounds=0'),
+    ('synthetic-n-noise-zero', ['synthetic', '--set', 'n_noise=0'], 'n_noise=0'),
+    ('synthetic-coupling-pairs-text', ['synthetic', '--set', 'coupling_pairs=many'], "coupling_pairs='many'"),
+    ('synthetic-noise-scale-zero', ['synthetic', '--set', 'noise_scale=0'], 'noise_scale=0'),
+    ('synthetic-models-unknown', ['synthetic', '--set', 'models=["Nope"]'], "model='Nope'"),
+    ('synthetic-sweep-values-empty', ['synthetic', '--sweep', 'noise_dim=,'], "must look like KEY=V1,V2"),
+    ('synthetic-sweep-out-empty', ['synthetic', '--sweep', 'noise_dim=8,16', '--out', ''], "--out '' is empty"),
+    ('synthetic-sweep-second-value-bad', ['synthetic', '--sweep', 'noise_scale=1,-1'], 'noise_scale=-1'),
+    ('gpucheck-unknown-set', ['gpucheck', '--scale', 'cpu', '--set', 'nosuch=1'], 'nosuch'),
+    ('gpucheck-device-tpu', ['gpucheck', '--device', 'tpu'], "device='tpu'"),
+    ('gpucheck-cuda-absent', ['gpucheck', '--device', 'cuda'], "device='cuda'"),
+    ('gpucheck-out-empty', ['gpucheck', '--scale', 'cpu', '--out', ''], "--out '' is empty"),
+    ('gpucheck-set-no-equals', ['gpucheck', '--scale', 'cpu', '--set', 'noise_dim'], "must look like key=value"),
+    ('bench-noise-dim-negative', ['bench', '--noise-dim', '-3'], 'noise-dim=-3'),
+    ('bench-length-zero', ['bench', '--length', '0'], 'length=0'),
+    ('bench-repeats-negative', ['bench', '--repeats', '-1'], 'repeats=-1'),
+    ('data-import-missing-source', ['data', 'import'], 'needs the folder to import from'),
+    ('data-import-nosuch', ['data', 'import', 'nosuch'], 'is not a folder'),
+    ('data-import-file', ['data', 'import', 'afile'], 'is not a folder'),
+    ('data-import-empty-folder', ['data', 'import', 'folder'], 'lacks'),
+    ('data-check-file', ['data', 'check', 'afile'], "data folder 'afile' is not a folder"),
+    ('analyse-mask-states-none', ['analyse', 'mask-states'], 'needs NAME=run'),
+    ('analyse-mask-states-two', ['analyse', 'mask-states', 'A=x,y'], "one run each; got ['A=x,y']"),
+    ('analyse-runs-dir-empty', ['analyse', 'gates', 'chars', '--runs-dir', ''], "--runs-dir '' is empty"),
 ]
 
 
@@ -336,6 +400,16 @@ def _scratch(tmp_path:Path) -> Path:
     (tmp_path / 'bad_params.json').write_text('{"train": {"steps": 0}}')
     (tmp_path / 'dup.json').write_text('{"train": {"steps": 1, "steps": 2}}')
     (tmp_path / 'bad_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_train", "params": {"train": {"steps": 0}}}]}')
+    (tmp_path / 'dup_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_train", "params": {"train": {"steps": 1, "steps": 2}}}]}')
+    (tmp_path / 'takes_chain.json').write_text('{"shared": {"data": {}}, "stages": [{"id": "a", "notebook": "lm_train", "takes": ["dta"]}]}')
+    (tmp_path / 'steps_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_eval", "params": {"steps": [2, 100000000]}}]}')
+    (tmp_path / 'typo.json').write_text('{"trian": {"steps": 5}}')
+    (tmp_path / 'eval_steps.json').write_text('{"steps": [2, 100000000]}')
+    (tmp_path / 'empty.json').write_text('')
+    (tmp_path / 'dup_deep.json').write_text('{"redi": {"pairs": 4, "rounds": 1, "pairs": 8}}')
+    (tmp_path / 'seed.json').write_text('{"train": {"seed": 18446744073709551616}}')
+    (tmp_path / 'list.json').write_text('[1, 2]')
+    (tmp_path / 'folder').mkdir()
     return tmp_path
 
 
