@@ -284,8 +284,8 @@ def _stage(args) -> int:
     cls = STAGE_CONFIGS[args.stage]
     settings = cls.from_dict(params).to_dict()                                          # every setting checked before the folder is touched
     if getattr(cls, 'resumable', True) and (problem := resume_problem(out, cls.__name__, settings)): raise ValueError(problem)
-    lock = FolderLock(out)                                                              # one writer per folder; under torchrun, rank 0's
-    if world()[0] == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
+    lock, rank = FolderLock(out), int(os.environ.get('RANK', '0'))                     # torchrun's rank: its process group starts later
+    if rank == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
     try: metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
     finally: lock.release()
     if world()[0] == 0: print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
