@@ -71,7 +71,8 @@ def check_vocab(model, blocks:TokenBlocks, where:str):
         raise ValueError(f"{where}: the model's vocabulary ({V}) does not match tokenizer {blocks.config.tokenizer!r}"
                          f"{' trimmed to the corpus' if blocks.vocab is not None else ''} ({blocks.vocab_size})")
 
-RESUME_FREE_SETTINGS = ('device', 'train.steps', 'train.progress', 'train.log_every', 'train.ckpt_every', 'train.keep_checkpoints')
+RESUME_FREE_SETTINGS = ('device', 'data.cache_dir', 'train.steps', 'train.progress', 'train.log_every', 'train.ckpt_every',
+                        'train.keep_checkpoints')   # where a run goes on, how long, how it logs: not what it computes
 
 def resume_problem(out:str|Path, stage:str, settings:dict) -> str|None:
     "Why `out` cannot go on with these settings (its stage started with others, each named), or None."

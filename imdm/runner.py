@@ -369,7 +369,9 @@ def run_graph(ids:list[str], needs:dict, run_one, jobs:int=1, log=print, on_skip
         stop_kernels()                      # the running stages' kernels, which the terminal's Ctrl-C does not reach
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    finally: pool.shutdown()
+    finally:
+        pool.shutdown()
+        _STOP.clear()                       # every stage has ended: a later run in this Python session may start
     return status
 
 def _check_stages(chain:dict, only, jobs, redo=None) -> dict:
