@@ -178,7 +178,7 @@ def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pair
     res = {'chain': name, 'rows': [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']],
            'stages': g['stages'], 'missing': g['missing'], 'ratios': chain_ratios(g['rows'], pairs := CHAIN_PAIRS.get(name, []) if pairs is None else pairs),
            'conditional_ratios': conditional_ratios(g['stages'], pairs)}
-    folder = Path(out or Path('results') / name)
+    folder = Path(out or Path('results') / Path(name).stem)            # a chain file's results go under results/, by its stem
     refuse_fewer(folder / 'gathered.json', len(res['rows']), lambda j: len(j['rows']), 'rows', force)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / 'gathered.json', res)
@@ -306,7 +306,7 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, fo
             f"the MDLM ReDi student's {g['mdlm_source_loss']:.4f}: difference {g['difference']:+.4f} [{g['difference_ci'][0]:+.4f}, "
             f"{g['difference_ci'][1]:+.4f}]: {'passes' if g['passes'] else 'FAILS'}")
     else: log(f"gate 2: stages {GATE_STAGES['imdm']} and {GATE_STAGES['mdlm']} have not both finished")
-    out = Path(out or Path('results') / chain / 'gates.json')
+    out = Path(out or Path('results') / Path(chain).stem / 'gates.json')
     measured = lambda j: sum(k in j for k in ('few_step_gap', 'generalisation'))
     refuse_fewer(out, measured(res), measured, 'gates', force)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -409,7 +409,7 @@ def regime_figure(rows:list[dict], title:str) -> go.Figure:
 def regime(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, force:bool=False) -> dict:
     "A regime gathered into `results/<chain>/`: its rows (without per-sample scores), the target at 1, 2, 4 and 8 steps, the figure."
     rows = regime_rows(chain, runs)
-    out = Path(out or Path('results') / chain)
+    out = Path(out or Path('results') / Path(chain).stem)
     refuse_fewer(out / 'regime.json', len(rows), lambda j: len(j['rows']), 'rows', force)
     out.mkdir(parents=True, exist_ok=True)
     res = {'chain': chain, 'target': {k: regime_target(rows, k) for k in (1, 2, 4, 8)},

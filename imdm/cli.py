@@ -77,6 +77,7 @@ def _bench(args) -> int:
         raise ValueError(f"--preset {args.preset}, --batch {args.batch} x --length {args.length} x --vocab-size {args.vocab_size}, --noise-dim "
                          f"{args.noise_dim} need about {_bench_memory(args) / 2**30:.1f} GiB; this {device.type} has {free / 2**30:.1f} GiB free: "
                          f"use a smaller batch or noise dimension")
+    _starting(args)
     r = step_costs(args.preset, args.vocab_size, args.length, args.batch, args.steps, args.noise_dim,
                    args.repeats, args.device)
     print(json.dumps(r, indent=1) if args.json else format_costs(r))
@@ -107,6 +108,9 @@ def _gpucheck(args) -> int:
     scale = args.scale or ('gpu' if device.type == 'cuda' else 'cpu')
     sets = {**_parse_sets(args.set), **({} if args.peak_tflops is None else {'peak_tflops': args.peak_tflops})}
     config, out = gpucheck_config(scale, **sets), _gpucheck_out(args, device, scale)
+    if out.is_dir(): raise ValueError(f"--out {str(out)!r} is a folder; give the report's file name, e.g. {str(out / 'report.json')!r}")
+    check_writable(out.parent, 'the report folder')                                     # before the check's minutes, not after
+    _starting(args)
     report = gpucheck(config, device, out, log=lambda s: print(s, file=sys.stderr))
     print(json.dumps(report, indent=1) if args.json else format_gpucheck(report))
     print(f"report written to {out}", file=sys.stderr)
@@ -277,15 +281,19 @@ def _stage(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {args.out!r} is a file, not a folder")
     check_writable(out, '--out')
+    cls = STAGE_CONFIGS[args.stage]
+    settings = cls.from_dict(params).to_dict()                                          # every setting checked before the folder is touched
     if RunFolder(out).metrics.exists():                                                 # as `imdm run`: a finished stage is not run again
+        try: done = json.loads(RunFolder(out).metrics.read_text()).get('stage', 'unknown')
+        except (ValueError, AttributeError): done = 'unknown'
+        if done != args.stage: raise ValueError(f"--out {args.out!r} holds a finished {done} stage, not a {args.stage} stage: give another folder")
         print(f"imdm stage: {out} holds a finished {args.stage} stage (metrics.json): nothing run, nothing changed; "
               f"use another --out to run it again", file=sys.stderr)
         return 0
-    cls = STAGE_CONFIGS[args.stage]
-    settings = cls.from_dict(params).to_dict()                                          # every setting checked before the folder is touched
     if getattr(cls, 'resumable', True) and (problem := resume_problem(out, cls.__name__, settings)): raise ValueError(problem)
     lock, rank = FolderLock(out), int(os.environ.get('RANK', '0'))                     # torchrun's rank: its process group starts later
     if rank == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
+    _starting(args)
     try: metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
     finally: lock.release()
     if world()[0] == 0: print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
@@ -424,6 +432,11 @@ def choose_threads(jobs:int=1) -> int:
 
 def _one_line(e:BaseException) -> str: return ' '.join(str(e).split()) or type(e).__name__
 
+def _starting(args):
+    "Say how many threads a command that computes in this process uses, once its input is checked and its work begins."
+    n = getattr(args, 'threads', None)
+    if n: print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)
+
 def _interrupt(signum, frame): raise KeyboardInterrupt   # SIGTERM and SIGHUP stop a command as Ctrl-C does
 
 @contextlib.contextmanager
@@ -443,9 +456,8 @@ def main(argv:list[str]|None=None) -> int:
     if empty := [f"--{k.replace('_', '-')}" for k in ('out', 'runs_dir') if getattr(args, k, None) == '']:   # '' would mean the current folder
         print(f"imdm {args.command}: error: {empty[0]} '' is empty: name a folder ('.' for the current one)", file=sys.stderr)
         return 2
-    if args.command in ('bench', 'stage', 'gpucheck'):
-        n = choose_threads(int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
-        print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)
+    if args.command in ('bench', 'stage', 'gpucheck'):                               # said once the input is checked (_starting)
+        args.threads = choose_threads(int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
     try:
         with _stop_on_signals(): return args.run(args) or 0
     except USER_ERRORS as e:

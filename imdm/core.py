@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #cae080d2
 from __future__ import annotations
-import contextlib, dataclasses, json, keyword, math, os, random, signal, tempfile, typing
+import contextlib, dataclasses, json, keyword, math, os, random, signal, typing
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -290,9 +290,8 @@ def check_writable(folder:str|Path, what:str):
     probe = next(p for p in (folder, *folder.parents) if p.exists())                  # the nearest folder that exists
     if not probe.is_dir(): raise ValueError(f"{what} {str(folder)!r} cannot be made: {str(probe)!r} is a file")
     if not os.access(probe, os.W_OK | os.X_OK): raise ValueError(f"{what} {str(folder)!r} is not writable ({str(probe)!r} is read-only)")
-    try:                                                                              # a read-only mount passes os.access as root
-        with tempfile.NamedTemporaryFile(dir=probe, prefix='.imdm-probe-'): pass
-    except OSError as e: raise ValueError(f"{what} {str(folder)!r} is not writable: {e.strerror}") from None
+    if hasattr(os, 'statvfs') and os.statvfs(probe).f_flag & os.ST_RDONLY:             # a read-only mount passes os.access as root
+        raise ValueError(f"{what} {str(folder)!r} is not writable: {str(probe)!r} is on a read-only file system")
 
 def write_json(path:str|Path, obj, default=None) -> Path:
     "Write `obj` as indented JSON to `path` atomically (a temporary file renamed over it)."

@@ -32,12 +32,12 @@ from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, qual
 from .data import corpus_detokenizer, load_corpus
 
 # %% auto #0
-__all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'resume_problem',
-           'check_resume', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train', 'DistilStage', 'SDTTStage',
-           'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage', 'stage_di4c', 'CouplingStage',
-           'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts', 'prompt_scores', 'conditional_eval',
-           'conditional_table', 'word_book', 'text_scorer', 'trained_completions', 'entropy_targets', 'stage_eval',
-           'run_stage']
+__all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'has_progress',
+           'resume_problem', 'check_resume', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
+           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
+           'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
+           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'trained_completions',
+           'entropy_targets', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -74,10 +74,15 @@ def check_vocab(model, blocks:TokenBlocks, where:str):
 RESUME_FREE_SETTINGS = ('device', 'data.cache_dir', 'train.steps', 'train.progress', 'train.log_every', 'train.ckpt_every',
                         'train.keep_checkpoints')   # where a run goes on, how long, how it logs: not what it computes
 
+def has_progress(out:str|Path) -> bool:
+    "Whether a stage folder holds work a resume would go on from: training checkpoints, finished rounds or coupling shards."
+    f = RunFolder(out)
+    return any(f.checkpoints.glob('step_*')) or (f.root/'rounds').is_dir() or any(f.coupling().rglob('shard_*'))
+
 def resume_problem(out:str|Path, stage:str, settings:dict) -> str|None:
-    "Why `out` cannot go on with these settings (its stage started with others, each named), or None."
+    "Why `out` cannot go on with these settings (its stage started with others, each named), or None (also when it holds no work yet)."
     f = RunFolder(out).settings
-    if not f.is_file(): return None
+    if not f.is_file() or not has_progress(out): return None                  # a start that failed before any work binds nothing
     then = json.loads(f.read_text())
     diff = ([f"stage {then['stage']!r} vs {stage!r}"] if then['stage'] != stage else []) + \
            differences(then['settings'], settings, RESUME_FREE_SETTINGS)
@@ -86,7 +91,7 @@ def resume_problem(out:str|Path, stage:str, settings:dict) -> str|None:
 def check_resume(out:Path, stage:str, settings:dict, resumable:bool=True):
     "Refuse to go on in `out` with settings other than those its stage started with (a one-line `ValueError`); record them when new."
     if resumable and (problem := resume_problem(out, stage, settings)): raise ValueError(problem)
-    if world()[0] == 0 and not (resumable and RunFolder(out).settings.is_file()): write_json(RunFolder(out).settings, {'stage': stage, 'settings': settings})
+    if world()[0] == 0 and not (resumable and has_progress(out)): write_json(RunFolder(out).settings, {'stage': stage, 'settings': settings})
 
 def _begin(cls, params:dict, out_dir:str|Path) -> tuple:
     "A stage's start: its typed parameters (a `cls`), its folder (made if new; a resume checked), its clock and its device."

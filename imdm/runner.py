@@ -151,7 +151,9 @@ def _attempts(folder:Path) -> list:
 
 def _local_runner(st:dict) -> int|None:
     "The pid of the process of this machine that a run's status says is running it, if it says so."
-    return st.get('pid') if st.get('status') == 'running' and st.get('host') == socket.gethostname() else None
+    pid = st.get('pid')
+    ok = isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31                # a hand-edited file may hold anything
+    return pid if ok and st.get('status') == 'running' and st.get('host') == socket.gethostname() else None
 
 def _running_elsewhere(folder:Path) -> str|None:
     "Who holds `folder`'s lock now, if anyone does (two kernels in one folder would corrupt it)."
@@ -384,6 +386,7 @@ def _check_stages(chain:dict, only, jobs, redo=None) -> dict:
         try: check_params(stages[i]['notebook'], chain_params(chain, stages[i], {j: f'@{j}' for j in stages}))
         except ValueError as e: raise ValueError(f"stage {i!r} ({stages[i]['notebook']}): {e}") from None
     if only is not None:
+        if not only: raise ValueError("--only names no stage: give the ids of the stages to run, or leave --only out")
         if unknown := [i for i in only if i not in stages]: raise ValueError(f"--only names {unknown}, which are not stages of this chain: {list(stages)}")
     if redo:
         if unknown := [i for i in redo if i not in stages]: raise ValueError(f"--redo names {unknown}, which are not stages of this chain: {list(stages)}")
@@ -462,7 +465,7 @@ def gather(runs_dir:str|Path='runs') -> list[dict]:
 def _json_object(path:Path) -> tuple[dict|None, str|None]:
     "The JSON object in `path`, or None and why it could not be read (a run folder a user or a crash damaged)."
     try: obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e: return None, f"{path} is unreadable: {type(e).__name__}"
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e: return None, f"{path} is unreadable: {type(e).__name__}"
     return (obj, None) if isinstance(obj, dict) else (None, f"{path} holds a {type(obj).__name__}, not a JSON object")
 
 def _live_status(st:dict, folder:Path|None=None) -> str:
@@ -477,8 +480,9 @@ def folder_state(folder:str|Path) -> str:
     "A stage folder's state for a plan: finished (its metrics exist), its live status (running, failed, ...), or pending."
     f = RunFolder(folder)
     if f.metrics.exists(): return 'finished'
-    try: return _live_status(json.loads(f.status.read_text()), folder) or 'pending'
-    except (FileNotFoundError, ValueError): return 'pending'
+    if not f.status.exists(): return 'pending'
+    st, problem = _json_object(f.status)
+    return 'unreadable' if problem else (_live_status(st, folder) or 'pending')
 
 def runs_table(rows:list[dict]) -> str:
     "A markdown table of gathered runs: key, experiment, status, minutes and the parameters that differ."

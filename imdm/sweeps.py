@@ -232,6 +232,7 @@ def write_sweep(result:dict, out:str|Path, force:bool=False) -> Path: # force: r
     out = Path(out)
     done = lambda r: sum(c['state'] == 'done' for c in r['cells'].values())
     refuse_fewer(out / 'result.json', done(result), done, 'cells', force)
+    refuse_fewer(out / 'result.json', len(result.get('rows', [])), lambda r: len(r.get('rows', [])), 'rows', force)   # a report.where typo
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / 'result.json', result)
     (out / 'table.md').write_text(sweep_table(result) + '\n')

@@ -93,6 +93,12 @@ def test_runs_shows_damaged_folders_as_unreadable_and_goes_on(tmp_path):
     (notjson / 'status.json').write_text('{"status": ')
     (badmetrics / 'status.json').write_text(json.dumps({'experiment': 'lm_eval', 'status': 'done', 'seconds': 'soon'}))
     (badmetrics / 'metrics.json').write_bytes(b'\xff\xfe')
+    import socket
+    for name, pid in (('pidtext', 'abc'), ('pidfloat', 1.5), ('pidhuge', 2**70)):       # hand-edited pids crashed the table
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'status.json').write_text(json.dumps({'status': 'running', 'host': socket.gethostname(), 'pid': pid}))
+    (tmp_path / 'deep').mkdir()
+    (tmp_path / 'deep' / 'status.json').write_text('[' * 100_000 + ']' * 100_000)
     out = imdm('runs', '--runs-dir', str(tmp_path))
     assert out.returncode == 0, out.stderr
     rows = {line.split('|')[1].strip(): line for line in out.stdout.splitlines()[2:]}
@@ -100,6 +106,7 @@ def test_runs_shows_damaged_folders_as_unreadable_and_goes_on(tmp_path):
     assert '| unreadable |' in rows['listed'] and 'holds a list, not a JSON object' in rows['listed']
     assert '| unreadable |' in rows['notjson'] and 'notjson/status.json is unreadable' in rows['notjson']
     assert '| unreadable |' in rows['badmetrics'] and 'badmetrics/metrics.json is unreadable' in rows['badmetrics']
+    assert all('| running |' in rows[n] for n in ('pidtext', 'pidfloat', 'pidhuge')) and '| unreadable |' in rows['deep']
 
 
 def test_data_check_checks_the_folder_it_is_given(tmp_path):

@@ -284,3 +284,14 @@ def test_sizes_are_bounded_before_any_work(change, message, data, tmp_path):
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and message in lines[-1], out.stderr[-2000:]
     assert not list((tmp_path / 'run').glob('checkpoints/*'))              # nothing trained
+
+
+def test_a_start_that_failed_before_any_work_binds_nothing(data, tmp_path):
+    """A stage whose data could not be read used to leave its settings.json behind, and the corrected command was then
+    refused as a resume with other settings. A folder that holds no work yet takes the new settings."""
+    p = train_params(data)
+    out = tmp_path / 'run'
+    bad = run(['stage', 'train', write(tmp_path / 'bad.json', {**p, 'data': {**data, 'corpus': str(tmp_path / 'nosuch.txt')}}), '--out', str(out)])
+    assert bad.returncode == 2 and 'nosuch.txt' in bad.stderr.strip().splitlines()[-1], bad.stderr[-1500:]
+    good = run(['stage', 'train', write(tmp_path / 'good.json', p), '--out', str(out)])
+    assert good.returncode == 0, good.stderr[-2000:]
