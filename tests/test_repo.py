@@ -26,7 +26,7 @@ def test_ci_runs_the_readme_commands():
     install, test = readme_block('Install'), readme_block('Test')
     assert install.startswith('pip install') and 'nbdev_test' in test and 'pytest' in test
     assert install in ci.splitlines(), install
-    assert test in ci.splitlines(), test
+    assert f"({test})" in ci.splitlines(), test          # in a subshell, so that `set -e` stops CI when nbdev_test fails
 
 
 def test_version_matches_settings():
