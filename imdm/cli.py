@@ -13,7 +13,7 @@ import torch
 
 import imdm
 from .core import (Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock, parse_json,
-                       check_writable)
+                       check_writable, free_memory)
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
@@ -72,7 +72,7 @@ def _bench(args) -> int:
     from imdm.core import check_device
     for k in ('vocab_size', 'length', 'batch', 'steps', 'noise_dim', 'repeats'): check_int(k.replace('_', '-'), getattr(args, k), 2 if k == 'vocab_size' else 1)
     device = check_device(args.device)
-    free = (torch.cuda.mem_get_info(device)[0] if device.type == 'cuda' else os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_AVPHYS_PAGES'))
+    free = free_memory(device)
     if _bench_memory(args) > free:
         raise ValueError(f"--preset {args.preset}, --batch {args.batch} x --length {args.length} x --vocab-size {args.vocab_size}, --noise-dim "
                          f"{args.noise_dim} need about {_bench_memory(args) / 2**30:.1f} GiB; this {device.type} has {free / 2**30:.1f} GiB free: "
