@@ -30,9 +30,9 @@ from .sweeps import cell_folders
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios',
            'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
            'committed_ratios', 'shuffled', 'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap',
-           'generalisation_gate', 'gates', 'is_imdm_row', 'regime_rows', 'regime_target', 'regime_figure', 'regime',
-           'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence',
-           'mask_state_spread', 'mask_states']
+           'generalisation_gate', 'gates', 'is_imdm_row', 'regime_rows', 'merge_matched', 'regime_target',
+           'regime_figure', 'regime', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats',
+           'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -333,7 +333,16 @@ def regime_rows(chain:str, runs:str|Path='runs') -> list[dict]:
                  for r in json.loads((folder / 'metrics.json').read_text())['rows']]
     for folder, sid in own.items():
         if folder not in swept: rows += [{**r, 'stage': sid} for r in json.loads((folder / 'metrics.json').read_text())['rows']]
-    return rows
+    return merge_matched(rows)
+
+def merge_matched(rows:list[dict]) -> list[dict]:
+    "One row per (model, steps): a later row of the same model and step count gives only its entropy-matched row to the first."
+    first, out = {}, []
+    for r in rows:
+        key = (r['model'], r['steps'])
+        if key not in first: first[key] = {**r}; out.append(first[key])
+        elif 'matched' in r and 'matched' not in first[key]: first[key]['matched'] = r['matched']
+    return out
 
 def _share_diff_ci(a:dict, b:dict, seed:int=0, n_boot:int=2000) -> list[float]:
     "A bootstrap interval of the word-validity difference of two rows, each row's samples resampled on its own."
@@ -346,8 +355,10 @@ def _share_diff_ci(a:dict, b:dict, seed:int=0, n_boot:int=2000) -> list[float]:
     q = torch.quantile(torch.tensor(reps, dtype=torch.float64), torch.tensor([0.025, 0.975], dtype=torch.float64))
     return q.tolist()
 
-def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0.10) -> dict:
+def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0.10,
+                  matched:bool=False) -> dict: # compare the rows' entropy-matched rows (`EvalStage.match_entropy`) instead
     "Issue 23's target at `steps`: the best IMDM student over the best MDLM student (Gen PPL pooled over their training seeds)."
+    if matched: rows = [r['matched'] for r in rows if 'matched' in r]
     by = {}
     for r in rows:
         if r['steps'] == steps and 'sample_nll' in r and split_seed(r['model'])[0] != 'MDLM teacher':
@@ -369,6 +380,7 @@ def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0
            'ratio': ratio, 'ci': [lo, hi], 'interval': how, 'seed_ratios': per, 'spread': [min(per), max(per)],
            'entropy_ratio': ent(a) / ent(b)}
     out['entropy_within_5pct'] = abs(out['entropy_ratio'] - 1) <= 0.05
+    if matched: out['temperatures'] = {side: {s: r['temperature'] for s, r in sorted(x.items())} for side, x in (('imdm', a), ('mdlm', b))}
     out['meets'] = ratio <= bar and hi < 1 and out['entropy_within_5pct']
     wa, wb = a[min(a)], b[min(b)]
     if 'word_validity' in wa and 'word_validity' in wb:
@@ -413,17 +425,23 @@ def regime(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, f
     refuse_fewer(out / 'regime.json', len(rows), lambda j: len(j['rows']), 'rows', force)
     out.mkdir(parents=True, exist_ok=True)
     res = {'chain': chain, 'target': {k: regime_target(rows, k) for k in (1, 2, 4, 8)},
+           **({'target_matched': {k: regime_target(rows, k, matched=True) for k in (1, 2, 4, 8)}} if any('matched' in r for r in rows) else {}),
            'rows': [{k: v for k, v in r.items() if not k.startswith('sample_')} | ({'matched': {k: v for k, v in r['matched'].items()
                      if not k.startswith('sample_')}} if 'matched' in r else {}) for r in rows]}
     write_json(out / 'regime.json', res)
-    write_atomic(out / 'samples.json.gz', gzip.compress(json.dumps([{k: r[k] for k in ('model', 'steps', 'stage', 'sample_nll', 'sample_weight',
-                 'sample_words_valid', 'sample_words') if k in r} for r in rows]).encode()))
+    keep = ('model', 'steps', 'stage', 'temperature', 'sample_nll', 'sample_weight', 'sample_words_valid', 'sample_words')
+    scores = [{k: r[k] for k in keep if k in r} for r in rows] + [{**{k: r['matched'][k] for k in keep if k in r['matched']}, 'stage': r['stage'],
+                                                                 'matched': True} for r in rows if 'matched' in r]
+    write_atomic(out / 'samples.json.gz', gzip.compress(json.dumps(scores).encode()))
     regime_figure(rows, f"{chain}: quality against the coupling size").write_json(str(out / 'curves.json'))
     t = res['target'][2]
     if 'ratio' in t:
         log(f"{chain}, 2 steps: best IMDM {t['imdm']} over best MDLM {t['mdlm']}: {t['ratio']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}] "
             f"({t['interval']}), entropy ratio {t['entropy_ratio']:.3f}: {'meets' if t['meets'] else 'does not meet'} the target")
     else: log(f"{chain}: no {' or '.join(t['missing'])} student evaluated yet")
+    if 'ratio' in (m := res.get('target_matched', {}).get(2, {})):
+        log(f"{chain}, 2 steps at the matched entropy: {m['imdm']} over {m['mdlm']}: {m['ratio']:.3f} [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}], "
+            f"temperatures {m['temperatures']}")
     return res
 
 # %% ../nbs/84_analyses.ipynb #7dfff44e
