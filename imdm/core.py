@@ -13,11 +13,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'check_choice', 'check_int', 'check_float', 'check_name', 'Registry', 'patch_to', 'Config', 'nested',
-           'seed_everything', 'stream_seed', 'check_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent',
-           'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'free_memory', 'check_memory',
-           'entropy', 'fault_point', 'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer',
-           'parse_json', 'flatten', 'differences', 'RunFolder', 'FolderLock']
+__all__ = ['MAX_SEED', 'check_choice', 'check_int', 'check_float', 'check_unique', 'check_name', 'Registry', 'patch_to', 'Config',
+           'nested', 'seed_everything', 'stream_seed', 'check_seed', 'make_generator', 'cores', 'pid_alive',
+           'exit_with_parent', 'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier',
+           'free_memory', 'check_memory', 'entropy', 'fault_point', 'data_dir', 'write_atomic', 'check_writable',
+           'write_json', 'refuse_fewer', 'parse_json', 'flatten', 'differences', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -37,16 +37,24 @@ def check_int(name:str, value:Any, lo:int=1, hi:int|None=None) -> int:
         raise ValueError(f"{name}={value!r} must be an integer {bound}")
     return int(value)
 
-def check_float(name:str, value:Any, lo:float|None=None, hi:float|None=None, open_lo:bool=False) -> float:
+def check_float(name:str, value:Any, lo:float|None=None, hi:float|None=None, open_lo:bool=False, open_hi:bool=False) -> float:
     "Return `value` as a finite float if it lies in the interval, else raise a `ValueError` naming it."
     if isinstance(value, bool): raise ValueError(f"{name}={value!r} must be a number")
     try: v = float(value)
     except (TypeError, ValueError): raise ValueError(f"{name}={value!r} must be a number") from None
     if not math.isfinite(v): raise ValueError(f"{name}={value!r} must be a finite number")
     below = lo is not None and (v <= lo if open_lo else v < lo)
-    if below or (hi is not None and v > hi):
-        raise ValueError(f"{name}={value!r} must lie in {'(' if open_lo else '['}{lo}, {hi}]")
+    above = hi is not None and (v >= hi if open_hi else v > hi)
+    if below or above: raise ValueError(f"{name}={value!r} must lie in {'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}")
     return v
+
+def check_unique(name:str, values:list) -> list:
+    "Return `values` if no value repeats, else raise a `ValueError` naming the first repeated one."
+    seen = set()
+    for v in values:
+        if v in seen: raise ValueError(f"{name}={values!r} repeats {v!r}: each value once")
+        seen.add(v)
+    return values
 
 def check_name(what:str, name:Any) -> str:
     "Return `name` if it is a Python identifier (not a keyword), else raise a `ValueError` naming it."

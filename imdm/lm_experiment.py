@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import (Config, Registry, check_choice, check_int, check_float, check_device, eval_mode, write_json, world, barrier,
+from .core import (Config, Registry, check_choice, check_int, check_float, check_unique, check_device, eval_mode, write_json, world, barrier,
                        RunFolder, stream_seed, differences, check_memory, check_seed)
 from .dit import DiT, DiTConfig, dit_config, dit_params, DIT_PRESETS
 from .ar import ARLM
@@ -152,6 +152,12 @@ class TrainStage(Config):
     batch_size: int = 32                        # per process
     val_batches: int = 8                        # validation batches at each log point
     device: str|None = None
+    REFS = {'init': ('denoiser', 'ar')}         # what each parameter that names a stage takes (checked by the runner at plan time)
+
+    @classmethod
+    def produces(cls, params:dict) -> str:
+        "What a stage with these parameters saves: 'denoiser' or 'ar'."
+        return TRAIN_KINDS[params.get('kind', cls.kind)].saved_as
 
     def __post_init__(self):
         check_choice('kind', self.kind, list(TRAIN_KINDS))
@@ -222,9 +228,15 @@ class DistilStage(Config):
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)   # its steps are per round
     device: str|None = None
+    REFS = {'teacher': ('denoiser',), 'init': ('denoiser',)}
+
+    @classmethod
+    def produces(cls, params:dict) -> str: return 'denoiser'
 
     def __post_init__(self):
         check_choice('student', self.student, [k for k, v in TRAIN_KINDS.items() if v.saved_as == 'denoiser'])
+        if self.student == 'mdlm' and self.noise is not None:
+            raise ValueError(f"noise={self.noise.to_dict()} is an IMDM student's; student='mdlm' has none: leave noise out or use student='imdm'")
         check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
         check_model_ref('teacher', self.teacher, ('denoiser',))
         init = check_model_ref('init', self.init or self.teacher, ('denoiser',))
@@ -247,6 +259,7 @@ class ReDiStage(DistilStage):
     "A ReDi stage: the student learns its teacher's coupling of sources and completions, round after round."
     redi: ReDiConfig = field(default_factory=ReDiConfig)   # its batch_size is the training batch
     coupling: str|None = None                   # a coupling stage's folder: the first round trains on it (default: made here)
+    REFS = {**DistilStage.REFS, 'coupling': ('coupling',)}
 
     def __post_init__(self):
         super().__post_init__()
@@ -319,6 +332,10 @@ class Di4CStage(Config):
     train: TrainConfig = field(default_factory=TrainConfig)   # Di4C: lr 3e-5, EMA 0.9999
     batch_size: int = 4                         # sequences per step, each with di4c.latents latents
     device: str|None = None
+    REFS = DistilStage.REFS
+
+    @classmethod
+    def produces(cls, params:dict) -> str: return 'denoiser'
 
     def __post_init__(self):
         for name, ref in (('teacher', self.teacher), ('init', self.init or self.teacher)):
@@ -351,9 +368,16 @@ class CouplingStage(Config):
     seed: int = 0
     extends: str|None = None                    # a finished smaller coupling stage of the same settings: its whole shards are this one's first, linked
     device: str|None = None
+    REFS = {'teacher': ('denoiser',), 'extends': ('coupling',)}
+
+    @classmethod
+    def produces(cls, params:dict) -> str: return 'coupling'
 
     def __post_init__(self):
         check_choice('student', self.student, ['mdlm', 'imdm'])
+        if self.student == 'mdlm' and self.noise is not None:
+            raise ValueError(f"noise={self.noise.to_dict()} is an IMDM student's; a coupling for student='mdlm' has sources without noise: "
+                             "leave noise out or use student='imdm'")
         check_seed('seed', self.seed)
         check_model_ref('teacher', self.teacher, ('denoiser',))
         check_device(self.device)
@@ -435,10 +459,15 @@ class EvalStage(Config):
     match_samples: int = 256                    # samples per trial of the temperature search
     seed: int = 0
     device: str|None = None
+    REFS = {'models': ('denoiser',), 'judge': ('ar',), 'match_entropy': ('eval',)}
+
+    @classmethod
+    def produces(cls, params:dict) -> str: return 'eval'
 
     def __post_init__(self):
         if not self.steps: raise ValueError("steps must list at least one step count")   # the cheap checks first
         for s in self.steps: check_int('steps', s, 1, MAX_STEPS)
+        check_unique('steps', self.steps)
         check_seed('seed', self.seed)
         if not self.models: raise ValueError("models must name at least one model")
         for name, m in self.models.items(): check_model_ref(f"models[{name!r}]", m, ('denoiser',))

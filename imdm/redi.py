@@ -184,6 +184,7 @@ class ReDiConfig(Config):
 
     def __post_init__(self):
         for k in ('pairs', 'rounds', 'coupling_steps', 'batch_size', 'shard_size'): check_int(k, getattr(self, k), 1)
+        check_float('t_eps', self.t_eps, 0., 1., open_lo=True, open_hi=True)
         check_choice('last_step', self.last_step, ['sample', 'greedy'])
         check_choice('perturbation', self.perturbation, sorted(PERTURBATIONS))
         self.sampler()                                                                 # draws and mask_state, checked together

@@ -12,11 +12,11 @@ import imdm
 from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder, FolderLock, parse_json
 
 # %% auto #0
-__all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'experiments_dir',
-           'experiment_path', 'run_key', 'check_json_data', 'check_params', 'RunResult', 'stop_kernels',
-           'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths', 'load_chain', 'chain_params',
-           'stage_needs', 'run_graph', 'record_skip', 'run_chain', 'stage_threads', 'threads_note', 'gather',
-           'folder_state', 'runs_table']
+__all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'PRODUCTS',
+           'experiments_dir', 'experiment_path', 'run_key', 'check_json_data', 'check_params', 'config_class',
+           'RunResult', 'stop_kernels', 'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths',
+           'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'check_refs', 'record_skip', 'run_chain',
+           'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -65,13 +65,19 @@ def check_params(name:str, params) -> dict:
     for k, v in params.items():
         check_name(f"parameter of {name}:", k)
         check_json_data(k, v)
-    spec = EXPERIMENT_PARAMS.get(name)
-    if spec is None: return params                          # a notebook given by path: its parameters cell decides
-    module, cls = spec.split(':')
+    cls = config_class(name)
+    if cls is None: return params                           # a notebook given by path: its parameters cell decides
     rest = dict(params)
     if name == 'synthetic' and not isinstance(rest.pop('smoke', False), bool): raise ValueError(f"smoke={params['smoke']!r} must be true or false")
-    getattr(importlib.import_module(module), cls).from_dict(rest)
+    cls.from_dict(rest)
     return params
+
+def config_class(name:str):
+    "The config class of packaged experiment `name`, or None for a notebook given by path."
+    spec = EXPERIMENT_PARAMS.get(name)
+    if spec is None: return None
+    module, cls = spec.split(':')
+    return getattr(importlib.import_module(module), cls)
 
 # %% ../nbs/81_runner.ipynb #f21d3343
 @dataclass
@@ -385,6 +391,7 @@ def _check_stages(chain:dict, only, jobs, redo=None) -> dict:
         if unknown: raise ValueError(f"stage {i} names {sorted('@' + u for u in unknown)}, which are not earlier stages; earlier stages are {list(stages)[:n]}")
         try: check_params(stages[i]['notebook'], chain_params(chain, stages[i], {j: f'@{j}' for j in stages}))
         except ValueError as e: raise ValueError(f"stage {i!r} ({stages[i]['notebook']}): {e}") from None
+    check_refs(chain, stages)
     if only is not None:
         if not only: raise ValueError("--only names no stage: give the ids of the stages to run, or leave --only out")
         if unknown := [i for i in only if i not in stages]: raise ValueError(f"--only names {unknown}, which are not stages of this chain: {list(stages)}")
@@ -393,6 +400,22 @@ def _check_stages(chain:dict, only, jobs, redo=None) -> dict:
         if only is not None and (left := [i for i in redo if i not in only]): raise ValueError(f"--redo names {left}, which --only {only} leaves out")
     check_int('jobs', jobs, 1)
     return needs
+
+PRODUCTS = {'denoiser': 'a diffusion model (MDLM or IMDM)', 'ar': 'an autoregressive model', 'coupling': 'a coupling', 'eval': 'an evaluation'}
+
+def check_refs(chain:dict, stages:dict):
+    "Each '@id' that a stage's parameter names is a stage that makes what the parameter takes (a judge an AR model, `extends` a coupling, ...)."
+    placeholders = {j: f'@{j}' for j in stages}
+    params = {i: chain_params(chain, s, placeholders) for i, s in stages.items()}
+    classes = {i: config_class(s['notebook']) for i, s in stages.items()}
+    made = {i: c.produces(params[i]) for i, c in classes.items() if hasattr(c, 'produces')}
+    for i, c in classes.items():
+        for key, takes in getattr(c, 'REFS', {}).items():
+            v = params[i].get(key)
+            for name, ref in (((f"{key}[{k!r}]", x) for k, x in v.items()) if isinstance(v, dict) else [(key, v)]):
+                if isinstance(ref, str) and ref.startswith('@') and made.get(ref[1:], takes[0]) not in takes:
+                    raise ValueError(f"stage {i!r}: {name}={ref!r} names stage {ref[1:]!r}, which makes {PRODUCTS[made[ref[1:]]]}; "
+                                     f"{key} takes {' or '.join(PRODUCTS[t] for t in takes)}")
 
 def record_skip(name:str, params:dict, runs_dir:Path, error:str) -> RunResult:
     "A skipped stage's record in the folder it would have had (for `imdm runs`), unless that folder holds results."

@@ -114,9 +114,9 @@ class SDTTConfig(Config):
     def __post_init__(self):
         check_int('teacher_steps', self.teacher_steps, 2)
         check_int('rounds', self.rounds, 1)
-        check_int('steps_per_target', self.steps_per_target, 1)
+        check_int('steps_per_target', self.steps_per_target, 2)                 # one teacher step per student step distils nothing
         check_choice('divergence', self.divergence, list(DIVERGENCES))
-        check_float('t_eps', self.t_eps, 0., 1., open_lo=True)
+        check_float('t_eps', self.t_eps, 0., 1., open_lo=True, open_hi=True)
         check_choice('draws', self.draws, list(DRAWS))
         if self.teacher_steps < self.steps_per_target ** self.rounds:
             raise ValueError(f"teacher_steps={self.teacher_steps} is too few for {self.rounds} rounds "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .core import (Config, check_choice, check_float, check_int, check_device, cores, make_generator, default_device, write_json,
+from .core import (Config, check_choice, check_float, check_int, check_unique, check_device, cores, make_generator, default_device, write_json,
                        exit_with_parent, check_seed)
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
@@ -102,13 +102,16 @@ class SyntheticParams(Config):
         try: NoiseSpec(self.noise_kind, self.noise_dim, self.noise_scale)
         except ValueError as e: raise ValueError(f"noise_{e}") from None                       # NoiseSpec's `kind` is our `noise_kind`
         check_choice('draws', self.draws, list(DRAWS))
+        if not self.models: raise ValueError(f"models=[] names no model; choose from {list(MODELS)}")
         for m in self.models: check_choice('model', m, MODELS)
+        check_unique('models', self.models)
         if not self.seeds: raise ValueError("seeds must name at least one seed")
         for s in self.seeds: check_seed('seeds', s)
         if len(set(self.seeds)) < len(self.seeds): raise ValueError(f"seeds={self.seeds!r} repeats a seed")
         if not self.eval_steps: raise ValueError("eval_steps must list at least one step count")
         check_device(self.device)
         for s in self.eval_steps: check_int('eval_steps', s, 1, MAX_STEPS)
+        check_unique('eval_steps', self.eval_steps)
         for k in ('batch_size', 'teacher_iters', 'coupling_pairs', 'coupling_steps', 'rounds', 'mdm_rounds', 'sdtt_redi_rounds',
                   'redi_iters', 'sdtt_iters', 'samples', 'n_noise'): check_int(k, getattr(self, k), 1)
         check_float('lr', self.lr, 0., open_lo=True)
@@ -256,7 +259,7 @@ def _job(p_dict:dict, seed:int, group:tuple, first:bool, out_dir:str|None, threa
     want = [m for m in MODELS if m in p.models and (m in group or (first and m == TEACHER))]
     def save(name, m):
         if out_dir is not None and (first or name != TEACHER): save_model(m, Path(out_dir)/'models'/f'seed{seed}'/model_folder(name))
-    models = distil(task, train_teacher(task, p, seed), p.replace(models=[TEACHER, *want]), seed, on_model=save)
+    models = distil(task, train_teacher(task, p, seed), p.replace(models=[TEACHER, *(m for m in want if m != TEACHER)]), seed, on_model=save)
     return {'metrics': {name: evaluate(models[name], task, p, seed) for name in want},
             'routing': {name: routing_table(models[name], task, seed) for name in (TEACHER, 'IMDM ReDi') if name in want},
             'seconds': time.perf_counter() - ts}

@@ -53,12 +53,12 @@ class TrainConfig(Config):
         check_int('log_every', self.log_every, 1)
         if self.ckpt_every is not None: check_int('ckpt_every', self.ckpt_every, 1)
         if self.keep_checkpoints is not None: check_int('keep_checkpoints', self.keep_checkpoints, 1)
-        for k in ('beta1', 'beta2'): check_float(k, getattr(self, k), 0., 1.)
+        for k in ('beta1', 'beta2'): check_float(k, getattr(self, k), 0., 1., open_hi=True)    # Adam divides by 1 - beta^t
         check_float('weight_decay', self.weight_decay, 0.)
         check_float('lr', self.lr, 0., open_lo=True)
         check_choice('lr_schedule', self.lr_schedule, list(LR_SCHEDULES))
         check_choice('round_schedule', self.round_schedule, ['span', 'restart'])
-        if self.ema is not None: check_float('ema', self.ema, 0., 1.)
+        if self.ema is not None: check_float('ema', self.ema, 0., 1., open_hi=True)          # a decay of 1 keeps the initial weights
         if self.grad_clip is not None: check_float('grad_clip', self.grad_clip, 0., open_lo=True)
 
 # %% ../nbs/50_training.ipynb #a7e83210

@@ -71,6 +71,11 @@ def _eval(m, **params):
     return _chain('lm_eval', {'models': {'A': m['mdlm']}, 'judge': m['ar'], **params})
 
 
+def _two(first, notebook, params, then, then_params):
+    """A stage, and a second one that names it as '@first'."""
+    return {'stages': [{'id': first, 'notebook': notebook, 'params': params}, {'id': 'b', 'notebook': then, 'params': then_params}]}
+
+
 # ---------------------------------------------------------------- the table
 # each case: (id, what the user runs, text the one-line message must contain). A chain is written to chain.json
 # and run with `imdm run chain.json`; a list is a command line, in which {mdlm} etc. name the saved models.
@@ -130,6 +135,11 @@ CHAINS = [
     ('train-seed-string', _train(train={'seed': 'x'}), "seed='x' must be int"),
     ('train-unknown', _train(train={'stpes': 3}), "unknown keys ['stpes']"),
     ('train-not-dict', _train(train=[1]), 'train=[1] must be a dict of TrainConfig settings'),
+    ('train-ema-one', _train(train={'ema': 1.0}), 'ema=1.0 must lie in'),
+    ('train-beta1-one', _train(train={'beta1': 1.0}), 'beta1=1.0 must lie in'),
+    ('synthetic-models-empty', _chain('synthetic', {'models': []}), 'models=[] names no model'),
+    ('synthetic-models-repeated', _chain('synthetic', {'models': ['MDM teacher', 'MDM teacher']}), "repeats 'MDM teacher'"),
+    ('synthetic-eval-steps-repeated', _chain('synthetic', {'eval_steps': [1, 1]}), 'eval_steps=[1, 1] repeats 1'),
     ('batch-size-zero', _train(batch_size=0), 'batch_size=0 must be an integer >= 1'),
     ('batch-size-negative', _train(batch_size=-3), 'batch_size=-3'),
     ('val-batches-negative', _train(val_batches=-1), 'val_batches=-1 must be an integer >= 1'),
@@ -218,6 +228,27 @@ MODEL_CHAINS = [      # chains that name saved models (built by the fixture)
     ('eval-mauve-features', lambda m: _eval(m, mauve_features='bert'), "mauve_features='bert' is not allowed"),
     ('eval-mauve-prompts', lambda m: _eval(m, mauve_prompts=-1), 'mauve_prompts=-1'),
     ('eval-judge-length', lambda m: _eval(m, judge_max_length=0), 'judge_max_length=0'),
+    # a stage named by '@id' must make what the parameter takes, checked at plan time, before any stage runs
+    ('ref-judge-diffusion', lambda m: _two('t', 'lm_train', {}, 'lm_eval', {'models': {'A': m['mdlm']}, 'judge': '@t'}),
+     "judge='@t' names stage 't', which makes a diffusion model (MDLM or IMDM); judge takes an autoregressive model"),
+    ('ref-model-ar', lambda m: _two('t', 'lm_train', {'kind': 'ar'}, 'lm_eval', {'models': {'A': '@t'}, 'judge': m['ar']}),
+     "models['A']='@t' names stage 't', which makes an autoregressive model"),
+    ('ref-extends-model', lambda m: _two('t', 'lm_train', {}, 'lm_coupling', {'teacher': m['mdlm'], 'extends': '@t'}),
+     'extends takes a coupling'),
+    ('ref-coupling-eval', lambda m: _two('e', 'lm_eval', {'models': {'A': m['mdlm']}, 'judge': m['ar']}, 'lm_redi',
+                                         {'teacher': m['mdlm'], 'coupling': '@e'}), "which makes an evaluation; coupling takes a coupling"),
+    ('ref-match-entropy-model', lambda m: _two('t', 'lm_train', {}, 'lm_eval', {'models': {'A': m['mdlm']}, 'judge': m['ar'], 'match_entropy': '@t'}),
+     'match_entropy takes an evaluation'),
+    ('ref-teacher-coupling', lambda m: _two('c', 'lm_coupling', {'teacher': m['mdlm']}, 'lm_sdtt', {'teacher': '@c'}),
+     "teacher='@c' names stage 'c', which makes a coupling"),
+    ('sdtt-mdlm-noise', lambda m: _sdtt(m, noise={'dim': 4}), "is an IMDM student's; student='mdlm' has none"),
+    ('coupling-mdlm-noise', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'student': 'mdlm', 'noise': {'dim': 4}}),
+     "a coupling for student='mdlm' has sources without noise"),
+    ('eval-steps-repeated', lambda m: _eval(m, steps=[2, 4, 2]), 'steps=[2, 4, 2] repeats 2'),
+    ('sdtt-steps-per-target', lambda m: _sdtt(m, sdtt={'steps_per_target': 1}), 'steps_per_target=1 must be an integer >= 2'),
+    ('sdtt-t-eps-one', lambda m: _sdtt(m, sdtt={'t_eps': 1.0}), 't_eps=1.0 must lie in'),
+    ('redi-t-eps', lambda m: _redi(m, redi={'t_eps': 1.0}), 't_eps=1.0 must lie in'),
+    ('redi-t-eps-zero', lambda m: _redi(m, redi={'t_eps': 0}), 't_eps=0 must lie in'),
 ]
 
 COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a plain file)
