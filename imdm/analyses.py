@@ -111,6 +111,7 @@ def write_draws(runs:str|Path='runs', out:str|Path='results/wikitext2-draws', na
     g = gather_chains(runs, list(names))
     slim = [{k: v for k, v in r.items() if k not in ('sample_nll', 'sample_weight')} for r in g['rows']]
     refuse_fewer(out / 'quality.json', len(slim), lambda j: len(j['rows']), 'rows', force)
+    if not g['rows']: raise ValueError(f"{runs} holds no finished evaluation of {list(names)}: nothing to gather (is --runs-dir right?)")
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / 'quality.json', {'rows': slim, 'missing': g['missing']})
     with gzip.open(out / 'samples.json.gz', 'wt') as f:
@@ -204,7 +205,9 @@ def committed_ratios(eval_run:str|Path, baselines:list[str], committed:str|Path=
                      out:str|Path|None=None, log=print) -> list[dict]:
     "Each row of a re-measured evaluation over the committed rows `baselines` at its step count: Gen PPL ratio and 95% interval."
     if not (Path(eval_run) / 'metrics.json').exists(): raise ValueError(f"{eval_run} is not a finished evaluation run (it has no metrics.json)")
-    rows = json.loads((Path(eval_run) / 'metrics.json').read_text())['rows']
+    m = json.loads((Path(eval_run) / 'metrics.json').read_text())
+    if m.get('stage') != 'eval': raise ValueError(f"{eval_run} is a finished {m.get('stage', 'unknown')!r} stage, not an evaluation")
+    rows = m['rows']
     _same_judge(eval_run, Path(committed).with_name('stages.json'))
     old = json.loads(gzip.decompress(Path(committed).read_bytes()))
     if missing := sorted(set(baselines) - {b['model'] for b in old}):
@@ -236,6 +239,8 @@ def generalisation(runs:str|Path='runs', stages=('imdm_redi_noise',), chain:str=
     torch.manual_seed(0)
     c = load_chain(chain)
     where, by_id, res = cell_folders(c, runs), {s['id']: s for s in c['stages']}, {}
+    redi = [s for s, x in by_id.items() if x['notebook'] == 'lm_redi']
+    if bad := [s for s in stages if s not in redi]: raise ValueError(f"--stages {bad}: not ReDi stages of chain {chain!r}; its ReDi stages are {redi}")
     for sid in stages:
         p, t0 = by_id[sid]['params'], time.perf_counter()
         rc = ReDiConfig.from_dict(p['redi'])

@@ -16,7 +16,8 @@ from .core import (Registry, data_dir, default_device, check_int, cores, write_j
                        check_writable, free_memory)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'build_parser', 'choose_threads', 'main']
+__all__ = ['COMMANDS', 'OWN_OPTIONS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'Analysis', 'check_analysis',
+           'build_parser', 'choose_threads', 'main']
 
 # %% ../nbs/95_cli.ipynb #bcd58def
 @dataclass(frozen=True)
@@ -328,6 +329,8 @@ def _sweep(args) -> int:
     from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan, check_cells
     from imdm.runner import folder_state
     sweep = load_sweep(args.sweep)
+    if args.gather and args.cells is not None:
+        raise ValueError(f"--cells {' '.join(args.cells)} picks cells to run; --gather runs nothing and gathers every finished cell: give one of them")
     if args.plan:
         check_cells(sweep, args.jobs)                                                   # a plan checks what a run would
         plan = sweep_plan(sweep, args.runs_dir, args.cells)
@@ -344,14 +347,58 @@ def _sweep(args) -> int:
 command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
 
 # %% ../nbs/95_cli.ipynb #5b324e53
-ANALYSES = ('draws', 'chain', 'gates', 'regime', 'generalisation', 'small-coupling', 'redi-noise', 'sdtt-divergence', 'mask-states', 'committed')
+@dataclass(frozen=True)
+class Analysis:
+    "One `imdm analyse` analysis: its positional arguments, how many, the options of its own it reads, and what it runs."
+    usage: str                      # its positional arguments, for messages
+    nargs: tuple                    # (at least, at most or None)
+    options: tuple                  # the options it reads besides --out
+    run: Callable                   # (args, the analyses module, {'out': ...} or {}) -> None
+
+OWN_OPTIONS = {'runs_dir': 'runs', 'force': False, 'stages': ['imdm_redi_noise'], 'judge': None, 'data': None, 'coupling': None}
+
+def _named_runs(items:list[str], counts:tuple=(1, 2, 3)) -> dict:
+    "`NAME=a,b[,c]` arguments as {NAME: (a, b, ...)}, each with one of `counts` runs; the last '=' ends the name."
+    out = {}
+    for item in items:
+        name, sep, runs = item.rpartition('=')   # names may hold '=' (d=64=run), run folders do not
+        parts = tuple(runs.split(','))
+        if not (sep and name and runs) or len(parts) not in counts or not all(parts):
+            raise ValueError(f"{item!r} must look like NAME={','.join(['run'] * min(counts))}{'[,run]' * (max(counts) - min(counts))}")
+        out[name] = parts
+    return out
+
+def _small_coupling(args, A, out):
+    if not (args.judge and args.data and args.out): raise ValueError("small-coupling needs --judge, --data and --out")
+    named = _named_runs(args.runs, (2,))
+    if not Path(args.data).is_file(): raise ValueError(f"--data {args.data!r} is not a file: give a JSON file of the DataConfig")
+    try: data = parse_json(Path(args.data).read_text(), f"--data {args.data!r}")
+    except json.JSONDecodeError as e: raise ValueError(f"--data {args.data!r} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    A.small_coupling(args.judge, data, named, args.out)
+
+def _redi_noise(args, A, out):
+    if not args.coupling: raise ValueError("redi-noise needs --coupling (the IMDM student's coupling run)")
+    A.redi_noise(args.coupling, _named_runs(args.runs, (2, 3)), **out)
+
+ANALYSES = {
+    'draws': Analysis('', (0, 0), ('runs_dir', 'force'),
+                      lambda a, A, o: A.write_draws(a.runs_dir, a.out or 'results/wikitext2-draws', force=a.force)),
+    'chain': Analysis('CHAIN...', (1, None), ('runs_dir', 'force'),
+                      lambda a, A, o: [A.write_chain(a.runs_dir, name, a.out, force=a.force) for name in a.runs]),
+    'gates': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'), lambda a, A, o: A.gates(a.runs[0], a.runs_dir, a.out, force=a.force)),
+    'regime': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'), lambda a, A, o: A.regime(a.runs[0], a.runs_dir, a.out, force=a.force)),
+    'generalisation': Analysis('', (0, 0), ('runs_dir', 'stages'), lambda a, A, o: A.generalisation(a.runs_dir, a.stages, **o)),
+    'small-coupling': Analysis('NAME=redi_run,coupling_run...', (1, None), ('judge', 'data'), _small_coupling),
+    'redi-noise': Analysis('NAME=mdlm_run,imdm_run[,eval_run]...', (1, None), ('coupling',), _redi_noise),
+    'sdtt-divergence': Analysis('TEACHER BWD FWD EVAL...', (4, None), (), lambda a, A, o: A.sdtt_divergence(*a.runs[:3], a.runs[3:], **o)),
+    'mask-states': Analysis('NAME=run...', (1, None), (),
+                            lambda a, A, o: A.mask_states({k: v[0] for k, v in _named_runs(a.runs, (1,)).items()}, **o)),
+    'committed': Analysis('EVAL_RUN BASELINE...', (2, None), (), lambda a, A, o: A.committed_ratios(a.runs[0], a.runs[1:], **o))}
 
 def _analyse_args(p):
-    p.add_argument('analysis', choices=ANALYSES, help='which analysis')
-    p.add_argument('runs', nargs='*', help='chain, gates, regime: chain names; small-coupling, redi-noise: NAME=run,run[,run]; '
-                                             'sdtt-divergence: TEACHER BWD FWD EVAL...; '
-                                             'mask-states: NAME=run (an IMDM stage folder or model folder); committed: EVAL_RUN BASELINE...')
-    p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
+    p.add_argument('analysis', choices=list(ANALYSES), help='which analysis')
+    p.add_argument('runs', nargs='*', help='; '.join(f"{k}: {a.usage}" for k, a in ANALYSES.items() if a.usage))
+    p.add_argument('--runs-dir', default='runs', help='draws, chain, gates, regime, generalisation: the folder that holds the run folders (default: runs)')
     p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
     p.add_argument('--force', action='store_true', help='draws, chain, gates, regime: replace results that hold more than this gather found')
     p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
@@ -359,43 +406,22 @@ def _analyse_args(p):
     p.add_argument('--data', default=None, help='small-coupling: a JSON file of the DataConfig')
     p.add_argument('--coupling', default=None, help="redi-noise: the IMDM student's coupling run")
 
-def _named_runs(items:list[str]) -> dict:
-    "`NAME=a,b[,c]` arguments as {NAME: (a, b, ...)}; the last '=' ends the name."
-    out = {}
-    for item in items:
-        name, sep, runs = item.rpartition('=')   # names may hold '=' (d=64=run), run folders do not
-        if not (sep and name and runs): raise ValueError(f"{item!r} must look like NAME=run,run")
-        out[name] = tuple(runs.split(','))
-    return out
+def check_analysis(args) -> Analysis:
+    "The analysis `args` names, if it got as many positional arguments as it takes and no option it does not read."
+    a = ANALYSES[args.analysis]
+    lo, hi = a.nargs
+    if not lo <= len(args.runs) <= (hi if hi is not None else len(args.runs)):
+        want = 'no arguments' if hi == 0 else f"{a.usage}" + (f" (at least {lo})" if hi is None else '')
+        raise ValueError(f"analyse {args.analysis} takes {want}; got {args.runs}")
+    for k, default in OWN_OPTIONS.items():
+        if k not in a.options and getattr(args, k) != default:
+            readers = [n for n, b in ANALYSES.items() if k in b.options]
+            raise ValueError(f"--{k.replace('_', '-')} is read by {', '.join(readers)}; analyse {args.analysis} does not take it")
+    return a
 
 def _analyse(args) -> int:
     from imdm import analyses as A
-    out = {} if args.out is None else {'out': args.out}
-    if args.analysis == 'draws': A.write_draws(args.runs_dir, args.out or 'results/wikitext2-draws', force=args.force)
-    elif args.analysis == 'chain':
-        if not args.runs: raise ValueError('chain needs the names of the chains to gather, e.g. scratch-wikitext2')
-        for name in args.runs: A.write_chain(args.runs_dir, name, args.out, force=args.force)
-    elif args.analysis in ('gates', 'regime'):
-        if len(args.runs) != 1: raise ValueError(f"{args.analysis} needs the name of one regime's chain, e.g. chars; got {args.runs}")
-        (A.gates if args.analysis == 'gates' else A.regime)(args.runs[0], args.runs_dir, args.out, force=args.force)
-    elif args.analysis == 'generalisation': A.generalisation(args.runs_dir, args.stages, **out)
-    elif args.analysis == 'small-coupling':
-        if not (args.judge and args.data and args.out): raise ValueError("small-coupling needs --judge, --data and --out")
-        A.small_coupling(args.judge, json.loads(Path(args.data).read_text()), _named_runs(args.runs), args.out)
-    elif args.analysis == 'redi-noise':
-        if not args.coupling: raise ValueError("redi-noise needs --coupling (the IMDM student's coupling run)")
-        A.redi_noise(args.coupling, _named_runs(args.runs), **out)
-    elif args.analysis == 'mask-states':
-        named = _named_runs(args.runs)
-        if not named or any(len(v) != 1 for v in named.values()):
-            raise ValueError(f"mask-states needs NAME=run arguments, one run each; got {args.runs}")
-        A.mask_states({k: v[0] for k, v in named.items()}, **out)
-    elif args.analysis == 'committed':
-        if len(args.runs) < 2: raise ValueError(f"committed needs EVAL_RUN and the committed rows to compare with, e.g. 'MDLM SDTT'; got {args.runs}")
-        A.committed_ratios(args.runs[0], args.runs[1:], **out)
-    else:
-        if len(args.runs) < 4: raise ValueError(f"sdtt-divergence needs TEACHER BWD FWD EVAL...; got {args.runs}")
-        A.sdtt_divergence(*args.runs[:3], args.runs[3:], **out)
+    check_analysis(args).run(args, A, {} if args.out is None else {'out': args.out})
     return 0
 
 command('analyse', 'the analyses the results pages quote (the text experiment gathered, ReDi diagnostics)', _analyse_args)(_analyse)

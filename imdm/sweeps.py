@@ -36,6 +36,7 @@ def check_sweep(sweep, where:str='the sweep') -> dict:
     if ('cells' in sweep) == ('axes' in sweep): bad("give either cells (named overrides) or axes (lists of values), not both or neither")
     for key in ('base', 'cells', 'axes'):
         if key in sweep and not isinstance(sweep[key], dict): bad(f"{key} must be a JSON object, not {type(sweep[key]).__name__} {sweep[key]!r}")
+    if not sweep.get('cells', sweep.get('axes')): bad("cells or axes name no cell: give at least one")
     groups = [sweep.get('base', {})] + list(sweep.get('cells', {}).values()) + [dict.fromkeys(sweep.get('axes', {}))]
     for g in groups:
         if not isinstance(g, dict): bad(f"overrides must be objects of 'stage.key': value, not {g!r}")
@@ -49,6 +50,11 @@ def check_sweep(sweep, where:str='the sweep') -> dict:
         bad(f"report={r!r} must name the stage to read and the metric y to plot")
     if extra := sorted(set(r) - set(REPORT_KEYS)): bad(f"report has unknown keys {extra}; allowed keys are {REPORT_KEYS}")
     if not isinstance(r.get('where', {}), dict): bad(f"report where={r['where']!r} must be an object of column: value")
+    for k in ('x', 'error', 'color'):
+        if k in r and not isinstance(r[k], str): bad(f"report {k}={r[k]!r} must be a column name")
+    if 'columns' in r and not (isinstance(r['columns'], list) and all(isinstance(c, str) for c in r['columns'])):
+        bad(f"report columns={r['columns']!r} must be a list of column names")
+
     if 'baseline' in r and r['baseline'] not in (names := list(sweep_cells(sweep))): bad(f"report baseline={r['baseline']!r} is not a cell: {names}")
     return sweep
 
@@ -60,7 +66,11 @@ def load_sweep(name_or_path:str) -> dict:
         raise ValueError(f"unknown sweep {name_or_path!r}: not a file, and not one of {sorted(q.stem for q in sweeps_dir().glob('*.json'))}")
     try: sweep = parse_json(p.read_text(), f"sweep {str(p)!r}")
     except json.JSONDecodeError as e: raise ValueError(f"sweep {str(p)!r} is not valid JSON: {e.msg} at line {e.lineno}") from None
-    return check_sweep(sweep, f"sweep {str(p)!r}")
+    sweep = check_sweep(sweep, f"sweep {str(p)!r}")
+    stages = [s['id'] for s in load_chain(sweep['chain'])['stages']]
+    if sweep['report']['stage'] not in stages:
+        raise ValueError(f"sweep {str(p)!r}: report stage={sweep['report']['stage']!r} is not a stage of chain {sweep['chain']!r}; its stages are {stages}")
+    return sweep
 
 # %% ../nbs/83_sweeps.ipynb #1795863d
 def sweep_cells(sweep:dict) -> dict[str, dict]:

@@ -395,8 +395,21 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('data-import-file', ['data', 'import', 'afile'], 'is not a folder'),
     ('data-import-empty-folder', ['data', 'import', 'folder'], 'lacks'),
     ('data-check-file', ['data', 'check', 'afile'], "data folder 'afile' is not a folder"),
-    ('analyse-mask-states-none', ['analyse', 'mask-states'], 'needs NAME=run'),
-    ('analyse-mask-states-two', ['analyse', 'mask-states', 'A=x,y'], "one run each; got ['A=x,y']"),
+    ('analyse-mask-states-none', ['analyse', 'mask-states'], 'takes NAME=run... (at least 1)'),
+    ('analyse-mask-states-two', ['analyse', 'mask-states', 'A=x,y'], "'A=x,y' must look like NAME=run"),
+    ('analyse-draws-stray-argument', ['analyse', 'draws', 'wikitext2-draws'], "analyse draws takes no arguments; got ['wikitext2-draws']"),
+    ('analyse-draws-nothing', ['analyse', 'draws', '--runs-dir', '.', '--out', 'out'], 'holds no finished evaluation'),
+    ('analyse-regime-two-chains', ['analyse', 'regime', 'chars', 'wikitext2-short'], "analyse regime takes CHAIN; got ['chars', 'wikitext2-short']"),
+    ('analyse-stray-option', ['analyse', 'regime', 'chars', '--judge', 'runs/j'], '--judge is read by small-coupling; analyse regime does not take it'),
+    ('analyse-stray-runs-dir', ['analyse', 'mask-states', 'A=x', '--runs-dir', 'elsewhere'], '--runs-dir is read by'),
+    ('analyse-redi-noise-empty', ['analyse', 'redi-noise', '--coupling', 'afile'], 'takes NAME=mdlm_run,imdm_run[,eval_run]...'),
+    ('analyse-redi-noise-four', ['analyse', 'redi-noise', 'A=a,b,c,d', '--coupling', 'afile'], "'A=a,b,c,d' must look like NAME=run,run[,run]"),
+    ('analyse-small-coupling-one', ['analyse', 'small-coupling', 'A=a', '--judge', 'j', '--data', 'afile', '--out', 'o'], "'A=a' must look like NAME=run,run"),
+    ('analyse-small-coupling-bad-json', ['analyse', 'small-coupling', 'A=a,b', '--judge', 'j', '--data', 'afile', '--out', 'o'], "--data 'afile' is not valid JSON"),
+    ('analyse-small-coupling-data', ['analyse', 'small-coupling', 'A=a,b', '--judge', 'j', '--data', 'nofile', '--out', 'o'], "--data 'nofile' is not a file"),
+    ('analyse-committed-not-eval', ['analyse', 'committed', 'trained', 'MDLM SDTT'], "is a finished 'train' stage, not an evaluation"),
+    ('analyse-generalisation-stage', ['analyse', 'generalisation', '--stages', 'teacher'], "--stages ['teacher']: not ReDi stages"),
+    ('sweep-cells-with-gather', ['sweep', 'chars-curves', '--gather', '--cells', 'a'], '--cells a picks cells to run; --gather runs nothing'),
     ('analyse-runs-dir-empty', ['analyse', 'gates', 'chars', '--runs-dir', ''], "--runs-dir '' is empty"),
 ]
 
@@ -447,6 +460,8 @@ def _scratch(tmp_path:Path) -> Path:
     (tmp_path / 'folder').mkdir()
     (tmp_path / 'finished').mkdir()
     (tmp_path / 'finished' / 'metrics.json').write_text('{"stage": "eval", "rows": []}')
+    (tmp_path / 'trained').mkdir()
+    (tmp_path / 'trained' / 'metrics.json').write_text('{"stage": "train", "final_val_ppl (EMA)": 7.1}')
     return tmp_path
 
 
