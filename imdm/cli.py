@@ -16,8 +16,8 @@ from .core import (Registry, data_dir, default_device, check_int, cores, write_j
                        check_writable, free_memory)
 
 # %% auto #0
-__all__ = ['COMMANDS', 'OWN_OPTIONS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'Analysis', 'check_analysis',
-           'build_parser', 'choose_threads', 'main']
+__all__ = ['COMMANDS', 'OWN_OPTIONS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'runs_folder', 'Analysis',
+           'check_analysis', 'build_parser', 'choose_threads', 'main']
 
 # %% ../nbs/95_cli.ipynb #bcd58def
 @dataclass(frozen=True)
@@ -107,6 +107,8 @@ def _gpucheck(args) -> int:
     from imdm.core import check_device
     device = check_device(args.device)
     scale = args.scale or ('gpu' if device.type == 'cuda' else 'cpu')
+    if scale == 'gpu' and device.type != 'cuda':
+        raise ValueError(f"--scale gpu is the paper-size check for a GPU; the device is {device.type}: use --scale cpu, or a cuda device")
     sets = {**_parse_sets(args.set), **({} if args.peak_tflops is None else {'peak_tflops': args.peak_tflops})}
     config, out = gpucheck_config(scale, **sets), _gpucheck_out(args, device, scale)
     if out.is_dir(): raise ValueError(f"--out {str(out)!r} is a folder; give the report's file name, e.g. {str(out / 'report.json')!r}")
@@ -211,6 +213,10 @@ def _synthetic(args) -> int:
     from imdm.synthetic_experiment import SyntheticParams, table1, sweep_rows
     if args.out is not None and not args.sweep:
         raise ValueError(f"--out {args.out!r} is for --sweep only: a single run writes its metrics.json into its run folder")
+    if args.out is not None:                                                            # before the runs' minutes, not after
+        if Path(args.out).is_dir(): raise ValueError(f"--out {args.out!r} is a folder; give the JSON file to write, e.g. {str(Path(args.out) / 'sweep.json')!r}")
+        check_writable(Path(args.out).parent, '--out')
+    runs_folder(args.runs_dir)
     params, t0 = _synthetic_params(args), time.perf_counter()
     if args.sweep:
         key, _, values = args.sweep.partition('=')
@@ -246,8 +252,14 @@ def _run_args(p):
                    help='run these stages again even if finished, e.g. after a library fix (run keys do not see the library); '
                         'their earlier folders move to RUNS_DIR/.replaced/')
 
+def runs_folder(path:str) -> Path:
+    "`--runs-dir` as a path, if it is a folder or can be made one."
+    if Path(path).exists() and not Path(path).is_dir(): raise ValueError(f"--runs-dir {path!r} is a file, not a folder of runs")
+    return Path(path)
+
 def _run(args) -> int:
     from imdm.runner import run_chain, load_chain, folder_state, _check_stages
+    runs_folder(args.runs_dir)
     if args.plan:
         from imdm.sweeps import cell_folders
         chain = load_chain(args.chain)
@@ -329,6 +341,10 @@ def _sweep(args) -> int:
     from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan, check_cells
     from imdm.runner import folder_state
     sweep = load_sweep(args.sweep)
+    runs_folder(args.runs_dir)
+    out = Path(args.out) if args.out else Path('results') / 'sweeps' / sweep['name']
+    if out.exists() and not out.is_dir(): raise ValueError(f"--out {str(out)!r} is a file; give the folder for the table and figure")
+    if not args.plan: check_writable(out, '--out')                                     # before the cells' hours, not after
     if args.gather and args.cells is not None:
         raise ValueError(f"--cells {' '.join(args.cells)} picks cells to run; --gather runs nothing and gathers every finished cell: give one of them")
     if args.plan:
@@ -339,7 +355,7 @@ def _sweep(args) -> int:
             print(f"{node['id']:<22}{key:<24}{state:<13}{', '.join(node['cells'])}")
         return 0
     res = gather_sweep(sweep, args.runs_dir) if args.gather else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells)
-    out = write_sweep(res, args.out or Path('results') / 'sweeps' / sweep['name'], args.force)
+    out = write_sweep(res, out, args.force)
     print(sweep_table(res))
     print(f"table and figure written to {out}", file=sys.stderr)
     return 1 if any(c['state'] == 'failed' for c in res['cells'].values()) else 0

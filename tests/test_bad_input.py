@@ -256,7 +256,7 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('run-chain-folder', ['run', '.'], "chain '.' is a folder"),
     ('run-only-unknown', ['run', 'lm1b-cpu', '--only', 'teachr'], "--only names ['teachr']"),
     ('run-jobs-zero', ['run', 'lm1b-cpu', '--jobs', '0'], 'jobs=0 must be an integer >= 1'),
-    ('run-runs-dir-file', ['run', 'lm1b-cpu', '--runs-dir', 'afile'], "runs_dir='afile' is a file"),
+    ('run-runs-dir-file', ['run', 'lm1b-cpu', '--runs-dir', 'afile'], "--runs-dir 'afile' is a file"),
     ('run-runs-dir-under-file', ['run', 'lm1b-cpu', '--runs-dir', 'afile/runs'], "runs_dir='afile/runs' cannot be created"),
     ('runs-dir-missing', ['runs', '--runs-dir', 'nowhere'], "--runs-dir 'nowhere' is not a folder"),
     ('runs-dir-file', ['runs', '--runs-dir', 'afile'], "--runs-dir 'afile' is not a folder"),
@@ -290,7 +290,7 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('synthetic-sweep-bad-value', ['synthetic', '--sweep', 'noise_dim=0,4'], 'dim=0'),
     ('synthetic-sweep-empty', ['synthetic', '--sweep', 'noise_dim='], "--sweep 'noise_dim=' must look like KEY=V1,V2"),
     ('synthetic-sweep-unknown', ['synthetic', '--sweep', 'noise_dimm=4,8'], "unknown keys ['noise_dimm']"),
-    ('synthetic-runs-dir-file', ['synthetic', '--smoke', '--runs-dir', 'afile'], "runs_dir='afile' is a file"),
+    ('synthetic-runs-dir-file', ['synthetic', '--smoke', '--runs-dir', 'afile'], "--runs-dir 'afile' is a file"),
     ('bench-steps', ['bench', '--steps', '0'], 'steps=0 must be an integer >= 1'),
     ('bench-batch', ['bench', '--batch', '0'], 'batch=0'),
     ('bench-vocab', ['bench', '--vocab-size', '1'], 'vocab-size=1 must be an integer >= 2'),
@@ -356,10 +356,10 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('synthetic-task-args-text', ['synthetic', '--task-args', 'L=two'], "L='two' must be an integer >= 1"),
     ('stage-params-dup-deep', ['stage', 'redi', 'dup_deep.json', '--out', 'out'], "key 'pairs' appears twice"),
     ('sweep-gather-runs-dir-empty', ['sweep', 'table3-synthetic', '--gather', '--runs-dir', ''], "--runs-dir '' is empty"),
-    ('stage-unknown-key', ['stage', 'train', 'typo.json', '--out', 'out'], "unknown keys ['trian']"),
+    ('stage-command-unknown-key', ['stage', 'train', 'typo.json', '--out', 'out'], "unknown keys ['trian']"),
     ('stage-eval-steps-huge', ['stage', 'eval', 'eval_steps.json', '--out', 'out'], 'must be an integer in [1, 65536]'),
     ('stage-out-empty-params-file', ['stage', 'train', 'empty.json', '--out', 'out'], 'is not valid JSON'),
-    ('stage-params-list', ['stage', 'train', 'list.json', '--out', 'out'], 'settings must be a dict of name: value, not [1, 2]'),
+    ('stage-command-params-list', ['stage', 'train', 'list.json', '--out', 'out'], 'settings must be a dict of name: value, not [1, 2]'),
     ('stage-params-folder', ['stage', 'train', 'folder', '--out', 'out'], 'folder'),
     ('synthetic-seed-huge', ['synthetic', '--seeds', str(2**70)], 'seeds=1180591620717411303424 must be an integer in [0, 4294967295]'),
     ('stage-train-seed-huge', ['stage', 'train', 'seed.json', '--out', 'out'], 'seed=18446744073709551616 must be an integer in [0, 4294967295]'),
@@ -409,6 +409,12 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('analyse-small-coupling-data', ['analyse', 'small-coupling', 'A=a,b', '--judge', 'j', '--data', 'nofile', '--out', 'o'], "--data 'nofile' is not a file"),
     ('analyse-committed-not-eval', ['analyse', 'committed', 'trained', 'MDLM SDTT'], "is a finished 'train' stage, not an evaluation"),
     ('analyse-generalisation-stage', ['analyse', 'generalisation', '--stages', 'teacher'], "--stages ['teacher']: not ReDi stages"),
+    ('run-plan-runs-dir-file', ['run', 'chars', '--plan', '--runs-dir', 'afile'], "--runs-dir 'afile' is a file, not a folder of runs"),
+    ('sweep-runs-dir-file', ['sweep', 'chars-curves', '--gather', '--runs-dir', 'afile'], "--runs-dir 'afile' is a file"),
+    ('sweep-out-file', ['sweep', 'chars-curves', '--gather', '--out', 'afile'], "--out 'afile' is a file; give the folder"),
+    ('synthetic-sweep-out-folder', ['synthetic', '--sweep', 'noise_dim=8,16', '--out', 'folder'], "--out 'folder' is a folder; give the JSON file"),
+    ('synthetic-sweep-out-under-file', ['synthetic', '--sweep', 'noise_dim=8,16', '--out', 'afile/x.json'], 'cannot be made'),
+    ('gpucheck-gpu-scale-on-cpu', ['gpucheck', '--scale', 'gpu', '--device', 'cpu'], '--scale gpu is the paper-size check for a GPU; the device is cpu'),
     ('sweep-cells-with-gather', ['sweep', 'chars-curves', '--gather', '--cells', 'a'], '--cells a picks cells to run; --gather runs nothing'),
     ('analyse-runs-dir-empty', ['analyse', 'gates', 'chars', '--runs-dir', ''], "--runs-dir '' is empty"),
 ]
@@ -517,6 +523,8 @@ def test_a_gather_that_finds_less_replaces_nothing(case, tmp_path):
 
 def test_the_table_is_large_enough():
     assert len(CHAINS) + len(MODEL_CHAINS) + len(COMMANDS) >= 100
+    ids = [c[0] for c in CHAINS + MODEL_CHAINS + COMMANDS + GATHERS]
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})   # a repeated id hides one case behind another
 
 
 def test_argparse_mistakes_name_the_value(tmp_path):
