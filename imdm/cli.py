@@ -169,8 +169,8 @@ def _parse_sets(items:list[str]) -> dict:
     return out
 
 def _value(text:str):
-    "A command-line value: JSON when it parses (numbers, lists, dicts, true), else the text itself."
-    try: return json.loads(text)
+    "A command-line value: JSON when it parses (numbers, lists, dicts, true), else the text itself; a key given twice in it is refused."
+    try: return parse_json(text, f"the value {text!r}")
     except json.JSONDecodeError: return text
 
 def _synthetic_args(p):

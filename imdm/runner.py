@@ -514,8 +514,9 @@ def runs_table(rows:list[dict]) -> str:
     varying = [k for k in keys if len({json.dumps((r['params'] or {}).get(k), sort_keys=True) for r in rows}) > 1]
     head = ['run', 'experiment', 'status', 'minutes', *varying, 'error']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    cell = lambda c: ' '.join(str(c).split()).replace('|', '\\|')                  # one line per run, whatever a field holds
     for r in rows:
         cells = [r['key'], r['experiment'], r['status'], f"{(r['seconds'] or 0) / 60:.1f}",
                  *(json.dumps((r['params'] or {}).get(k)) for k in varying), (r['error'] or '').strip().split('\n')[-1][:120]]
-        lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
+        lines.append('| ' + ' | '.join(cell(c) for c in cells) + ' |')
     return '\n'.join(lines)

@@ -415,6 +415,7 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('synthetic-sweep-out-folder', ['synthetic', '--sweep', 'noise_dim=8,16', '--out', 'folder'], "--out 'folder' is a folder; give the JSON file"),
     ('synthetic-sweep-out-under-file', ['synthetic', '--sweep', 'noise_dim=8,16', '--out', 'afile/x.json'], 'cannot be made'),
     ('gpucheck-gpu-scale-on-cpu', ['gpucheck', '--scale', 'gpu', '--device', 'cpu'], '--scale gpu is the paper-size check for a GPU; the device is cpu'),
+    ('set-value-duplicate-key', ['synthetic', '--set', 'task_args={"L": 2, "L": 3}'], "key 'L' appears twice in one object"),
     ('sweep-cells-with-gather', ['sweep', 'chars-curves', '--gather', '--cells', 'a'], '--cells a picks cells to run; --gather runs nothing'),
     ('analyse-runs-dir-empty', ['analyse', 'gates', 'chars', '--runs-dir', ''], "--runs-dir '' is empty"),
 ]
