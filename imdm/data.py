@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .core import Config, check_choice, check_int, data_dir, write_atomic
+from .core import Config, check_choice, check_int, check_writable, data_dir, write_atomic
 
 # %% auto #0
 __all__ = ['DETOKENIZERS', 'DATA_FILES', 'DATA_CORPORA', 'HUB_CORPORA', 'SPLITS', 'DATA_TOKENIZERS', 'CHAR_SPECIALS',
@@ -343,7 +343,9 @@ class TokenBlocks:
         self.tokenizer = load_tokenizer(config.tokenizer)
         self.specials = specials(self.tokenizer)
         cache = Path(config.cache_dir).expanduser()
-        cache.mkdir(parents=True, exist_ok=True)
+        if not cache.is_dir(): check_writable(cache, 'data.cache_dir')
+        try: cache.mkdir(parents=True, exist_ok=True)
+        except OSError as e: raise ValueError(f"data.cache_dir={config.cache_dir!r} cannot be made: {e.strerror}") from None
         path = cache / f"{_cache_name(config, split)}.npy"
         if not path.exists():
             detok = corpus_detokenizer(config.corpus)
@@ -351,6 +353,9 @@ class TokenBlocks:
             docs = _tokenize(texts, self.tokenizer, progress)
             sp = self.specials
             arr = pack(docs, config.length, sp.bos, sp.eos) if config.mode == 'wrap' else pad_rows(docs, config.length, sp.bos, sp.eos, sp.pad)
+            if not len(arr):                                                           # nothing to cache: say why, write nothing
+                raise ValueError(f"data.length={config.length} is longer than the whole {config.corpus} {split} split "
+                                 f"({sum(map(len, docs)):,} tokens): no block fits; use a shorter length")
             _save_npy(path, arr.astype(np.int32))
         self.tokens = np.load(path, mmap_mode='r')                                    # (N, L) tokenizer ids
         self.vocab = Vocab.for_config(config, self.specials, progress) if config.trim_vocab else None

@@ -34,10 +34,10 @@ from .data import corpus_detokenizer, load_corpus
 # %% auto #0
 __all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'has_progress',
            'resume_problem', 'check_resume', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
-           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
-           'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
-           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'trained_completions',
-           'entropy_targets', 'stage_eval', 'run_stage']
+           'check_length', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs',
+           'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge',
+           'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer',
+           'trained_completions', 'entropy_targets', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -217,6 +217,12 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     return metrics
 
 # %% ../nbs/82_lm_experiment.ipynb #f969ba0e
+def check_length(name:str, cfg:dict|None, data:DataConfig):
+    "Refuse a saved teacher (its config `cfg`) trained on blocks of another length than `data`'s: its samples would not be the student's blocks."
+    L = (cfg or {}).get('model', {}).get('dit', {}).get('length')
+    if L is not None and L != data.length:
+        raise ValueError(f"{name} was trained on blocks of {L} tokens; data.length={data.length}: give the teacher's length")
+
 @dataclass(frozen=True)
 class DistilStage(Config):
     "What SDTT and ReDi stages share: a teacher, a student (MDLM or IMDM) and its training."
@@ -238,7 +244,7 @@ class DistilStage(Config):
         if self.student == 'mdlm' and self.noise is not None:
             raise ValueError(f"noise={self.noise.to_dict()} is an IMDM student's; student='mdlm' has none: leave noise out or use student='imdm'")
         check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
-        check_model_ref('teacher', self.teacher, ('denoiser',))
+        check_length(f"teacher={self.teacher!r}", check_model_ref('teacher', self.teacher, ('denoiser',)), self.data)
         init = check_model_ref('init', self.init or self.teacher, ('denoiser',))
         if init and self.student == 'mdlm' and init['model'].get('noise') is not None:
             raise ValueError(f"{'init' if self.init else 'teacher'}={self.init or self.teacher!r} is an IMDM; student='mdlm' cannot start from it")
@@ -341,6 +347,7 @@ class Di4CStage(Config):
         for name, ref in (('teacher', self.teacher), ('init', self.init or self.teacher)):
             cfg = check_model_ref(name, ref, ('denoiser',))
             if cfg and cfg['model'].get('noise') is not None: raise ValueError(f"{name}={ref!r} is an IMDM; Di4C distils an MDLM")
+            check_length(f"{name}={ref!r}", cfg, self.data)
         check_int('batch_size', self.batch_size, 1)
         check_device(self.device)
 
@@ -379,7 +386,7 @@ class CouplingStage(Config):
             raise ValueError(f"noise={self.noise.to_dict()} is an IMDM student's; a coupling for student='mdlm' has sources without noise: "
                              "leave noise out or use student='imdm'")
         check_seed('seed', self.seed)
-        check_model_ref('teacher', self.teacher, ('denoiser',))
+        check_length(f"teacher={self.teacher!r}", check_model_ref('teacher', self.teacher, ('denoiser',)), self.data)
         check_device(self.device)
 
 def _comparable(params:dict) -> dict:
@@ -480,6 +487,9 @@ class EvalStage(Config):
             raise ValueError(f"mauve_features='judge' needs a Hugging Face judge ('hf:<name>'); judge={self.judge!r} has no features: use 'minilm'")
         for k in ('samples', 'batch_size', 'judge_max_length', 'mauve_prefix', 'mauve_continuations', 'mauve_runs'): check_int(k, getattr(self, k), 1)
         check_int('cond_length', self.cond_length, self.mauve_prefix + 1)          # something to continue
+        if self.mauve_prompts and self.cond_length > self.data.length:
+            raise ValueError(f"cond_length={self.cond_length} is longer than the data's blocks (data.length={self.data.length}): "
+                             f"give at most {self.data.length}")
         check_int('mauve_prompts', self.mauve_prompts, 0)
         check_int('match_samples', self.match_samples, 1)
         if self.match_entropy is not None and not self.match_entropy.startswith('@'):

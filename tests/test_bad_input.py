@@ -32,7 +32,7 @@ def nothing_runs(monkeypatch):
 @pytest.fixture(scope='module')
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp('models')
-    cfg = dit_config('micro', vocab_size=20, length=8)
+    cfg = dit_config('micro', vocab_size=20, length=128)                             # DataConfig's default length
     save_model(Denoiser(DiT(cfg), 19), d / 'mdlm')
     save_model(Denoiser(DiT(cfg), 19, NoiseSpec(dim=4)), d / 'imdm' / 'model')         # a stage folder
     save_model(ARLM(cfg), d / 'ar')
@@ -244,6 +244,11 @@ MODEL_CHAINS = [      # chains that name saved models (built by the fixture)
     ('sdtt-mdlm-noise', lambda m: _sdtt(m, noise={'dim': 4}), "is an IMDM student's; student='mdlm' has none"),
     ('coupling-mdlm-noise', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'student': 'mdlm', 'noise': {'dim': 4}}),
      "a coupling for student='mdlm' has sources without noise"),
+    ('coupling-teacher-length', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'data': {'length': 64}}),
+     'was trained on blocks of 128 tokens; data.length=64'),
+    ('sdtt-teacher-length', lambda m: _sdtt(m, data={'length': 32}), 'was trained on blocks of 128 tokens; data.length=32'),
+    ('di4c-teacher-length', lambda m: _chain('lm_di4c', {'teacher': m['mdlm'], 'data': {'length': 32}}), 'data.length=32'),
+    ('eval-cond-length-over-blocks', lambda m: _eval(m, mauve_prompts=8, cond_length=200), 'cond_length=200 is longer than the data'),
     ('eval-steps-repeated', lambda m: _eval(m, steps=[2, 4, 2]), 'steps=[2, 4, 2] repeats 2'),
     ('sdtt-steps-per-target', lambda m: _sdtt(m, sdtt={'steps_per_target': 1}), 'steps_per_target=1 must be an integer >= 2'),
     ('sdtt-t-eps-one', lambda m: _sdtt(m, sdtt={'t_eps': 1.0}), 't_eps=1.0 must lie in'),
