@@ -4,7 +4,7 @@
 
 # %% ../nbs/81_runner.ipynb #e7d8f727
 from __future__ import annotations
-import hashlib, importlib, json, math, os, signal, socket, threading, time
+import hashlib, importlib, json, logging, math, os, signal, socket, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -233,6 +233,8 @@ def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, lo
         result = (RunResult(name, key, str(folder), 'interrupted', time.perf_counter() - t0, 'interrupted; the same command resumes it')
                   if interrupt else RunResult(name, key, str(folder), 'failed', time.perf_counter() - t0, '\n'.join(msg[-20:]) or repr(e)))
         if isinstance(e, KeyboardInterrupt): stop_kernels()                    # this thread was interrupted: its kernel goes too
+        # nbclient's cell task, abandoned by the interrupt, would print the kernel's whole traceback when it is collected
+        if interrupt: logging.getLogger('asyncio').setLevel(logging.CRITICAL)
     attempts = [*attempts, {'started': status['started'], 'seconds': result.seconds, 'status': result.status}]
     write_json(RunFolder(folder).status, {**status, 'status': result.status, 'seconds': sum(a['seconds'] for a in attempts),
                                     'attempts': attempts, 'error': result.error}, default=str)

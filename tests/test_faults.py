@@ -217,6 +217,7 @@ def test_an_interrupted_chain_stops_its_kernel_and_can_resume(how, data, tmp_pat
         raise AssertionError(f'imdm run ignored {how}')
     assert proc.returncode == 130, err[-2000:]
     assert 'interrupted; run the same command again to resume' in err.strip().splitlines()[-1]
+    assert 'Traceback' not in err and 'Task exception' not in err, err[-2000:]   # the kernel's abandoned cell prints nothing
     assert not wait_gone(below, 10), 'the kernel (or a process under it) still runs'
     st = json.loads((folder / 'status.json').read_text())
     assert st['status'] == 'interrupted' and st['attempts'][-1]['status'] == 'interrupted'
