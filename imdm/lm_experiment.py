@@ -17,7 +17,7 @@ from .core import (Config, Registry, check_choice, check_int, check_float, check
 from .dit import DiT, DiTConfig, dit_config, dit_params, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
-from .mask_embedding import MASK_MLPS
+from .mask_embedding import MASK_MLPS, noise_mlp_params
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, MAX_STEPS, generate, prefix_condition
@@ -33,11 +33,11 @@ from .data import corpus_detokenizer, load_corpus
 
 # %% auto #0
 __all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'has_progress',
-           'resume_problem', 'check_resume', 'open_data', 'TrainKind', 'TrainStage', 'build', 'stage_train',
-           'check_length', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs',
-           'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge',
-           'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer',
-           'trained_completions', 'entropy_targets', 'stage_eval', 'run_stage']
+           'resume_problem', 'check_resume', 'open_data', 'TrainKind', 'TrainStage', 'check_noise_memory', 'build',
+           'stage_train', 'check_length', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi',
+           'first_pairs', 'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage',
+           'load_judge', 'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book',
+           'text_scorer', 'trained_completions', 'entropy_targets', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -173,18 +173,28 @@ class TrainStage(Config):
                 raise ValueError(f"init={self.init!r} is an IMDM; kind='mdlm' cannot start from it")
 
 # %% ../nbs/82_lm_experiment.ipynb #15cc99f0
+def check_noise_memory(noise:NoiseSpec|None, d_model:int, mask_mlp:str, batch_size:int, length:int, device):
+    "Refuse an IMDM noise MLP, or per-position noise, too large for `device`, before either is allocated."
+    if noise is None: return
+    n = noise_mlp_params(noise.dim, d_model, mask_mlp)
+    # the MLP with gradients, AdamW moments and EMA (20 bytes a parameter); a batch's noise and its first layer's input
+    check_memory(20 * n + 16 * batch_size * length * noise.dim, f"IMDM noise of dim {noise.dim:,} (a noise MLP of {n:,} parameters, "
+                 f"noise of {batch_size} x {length} x {noise.dim:,} per batch)", device, 'choose a smaller noise dim')
+
 def build(kind:str, model:ModelConfig, blocks:TokenBlocks, noise:NoiseSpec|None, init:str|None, device,
-          mask_mlp:str='workbench') -> torch.nn.Module:
+          mask_mlp:str='workbench', batch_size:int=1) -> torch.nn.Module:
     "The model of a stage: fresh, or loaded from `init` and adapted to the kind (an MDLM made into an IMDM)."
-    k = TRAIN_KINDS[kind]
+    k, L = TRAIN_KINDS[kind], blocks.config.length
     if init is not None:
         m = load_any(init, device)
         check_vocab(m, blocks, f'init {init}')
+        if not getattr(m, 'is_imdm', False): check_noise_memory(noise, m.backbone.config.hidden, mask_mlp, batch_size, L, device)
         return k.adapt(m, noise, mask_mlp).to(device)
-    cfg = model.dit(blocks.vocab_size, blocks.config.length)
+    cfg = model.dit(blocks.vocab_size, L)
     n = dit_params(cfg)                                        # counted on the meta device: a huge width allocates nothing
     check_memory(20 * n, f"a model of {n:,} parameters (hidden={cfg.hidden}, n_blocks={cfg.n_blocks}, vocabulary {cfg.vocab_size:,}) "
                  f"with its gradients, AdamW moments and EMA", device, 'choose a smaller model')
+    check_noise_memory(noise, cfg.hidden, mask_mlp, batch_size, L, device)
     return k.fresh(cfg, blocks, noise, mask_mlp).to(device)
 
 def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
@@ -198,7 +208,7 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     kind = TRAIN_KINDS[p.kind]
     noise = (p.noise or NoiseSpec()) if kind.noisy else None
     torch.manual_seed(cfg.seed)
-    model = build(p.kind, p.model, tr, noise, p.init, device, p.mask_mlp)
+    model = build(p.kind, p.model, tr, noise, p.init, device, p.mask_mlp, p.batch_size)
     loss = lambda m, i, g: kind.loss(m, *batches(i), g)
     val_fn = lambda state: {'val_ppl': kind.val_ppl(state.model, val, p.val_batches)}
     ckpt = RunFolder(out).checkpoints
@@ -273,12 +283,12 @@ class ReDiStage(DistilStage):
             raise ValueError(f"coupling={self.coupling!r} is not a coupling stage's folder: it has no coupling/ folder")
 
 # %% ../nbs/82_lm_experiment.ipynb #3cb554ae
-def _students(p:DistilStage, blocks:TokenBlocks, device):
+def _students(p:DistilStage, blocks:TokenBlocks, device, batch_size:int):
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, blocks, f'teacher {p.teacher}')
     noise = (p.noise or NoiseSpec()) if p.student == 'imdm' else None
     torch.manual_seed(p.train.seed)
-    student = build(p.student, ModelConfig(), blocks, noise, p.init or p.teacher, device, p.mask_mlp)
+    student = build(p.student, ModelConfig(), blocks, noise, p.init or p.teacher, device, p.mask_mlp, batch_size)
     if p.student == 'mdlm' and student.is_imdm: raise ValueError("student='mdlm' cannot start from an IMDM")
     return teacher, student
 
@@ -294,7 +304,7 @@ def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
     p, out, t0, device = _begin(SDTTStage, params, out_dir)
     cfg = p.train
     tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
-    teacher, student = _students(p, tr, device)
+    teacher, student = _students(p, tr, device, p.batch_size)
     state = sdtt(student, teacher, LogLinear(), lambda i, g: batches(i)[0], p.sdtt, cfg, out_dir=out,
                  on_round=lambda r, s: log(f"SDTT round {r + 1} done at step {s.step}"), log=log)
     return _finish('sdtt', p, out, state, params, t0)
@@ -304,7 +314,7 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     p, out, t0, device = _begin(ReDiStage, params, out_dir)
     cfg, rc = p.train, p.redi
     tr, _, batches, _ = open_data(p.data, rc.batch_size, cfg.seed, device)
-    teacher, student = _students(p, tr, device)
+    teacher, student = _students(p, tr, device, rc.batch_size)
     coupling = None if p.coupling is None else first_pairs(load_coupling(RunFolder(p.coupling).coupling(), device), rc.pairs, p.coupling)
     info, half, recall = [], [], []                       # per round: does the student read its noise, and recall its pairs?
     def on_round(r, s, c):
@@ -358,6 +368,9 @@ def stage_di4c(params:dict, out_dir:str|Path, log=print) -> dict:
     tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, tr, f'teacher {p.teacher}')
+    check_memory(16 * p.batch_size * dc.latents * tr.config.length * tr.vocab_size,       # the student's and teacher's logits, with gradients
+                 f"Di4C with {dc.latents:,} latents for each of {p.batch_size} sequences of {tr.config.length} tokens over a vocabulary "
+                 f"of {tr.vocab_size:,}", device, 'choose fewer latents or a smaller batch')
     torch.manual_seed(cfg.seed)                                                        # the latent projection's initialisation
     student = di4c_student(load_any(p.init, device) if p.init else teacher, dc.latent_dim)
     state = di4c(student, teacher, LogLinear(), lambda i, g: batches(i)[0], dc, cfg, out_dir=out, log=log)

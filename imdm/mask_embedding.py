@@ -10,7 +10,7 @@ from .core import check_choice, check_int
 from .forward import NoiseSpec
 
 # %% auto #0
-__all__ = ['MASK_MLPS', 'NoiseMLP', 'make_mask_embedding']
+__all__ = ['MASK_MLPS', 'NoiseMLP', 'make_mask_embedding', 'noise_mlp_params']
 
 # %% ../nbs/12_mask_embedding.ipynb #9a465acf
 MASK_MLPS = ('workbench', 'official')
@@ -39,3 +39,8 @@ class NoiseMLP(nn.Module):
 def make_mask_embedding(noise:NoiseSpec, d_model:int, d_hidden:int|None=None, style:str='workbench') -> NoiseMLP:
     "The mask embedding for noise drawn by `noise` (continuous, or one-hot mask types for the finite multi-mask variant)."
     return NoiseMLP(noise.dim, d_model, d_hidden, style)
+
+def noise_mlp_params(d_noise:int, d_model:int, style:str='workbench') -> int:
+    "The parameters of `NoiseMLP(d_noise, d_model, style=style)`, counted without building it (for memory checks)."
+    h = 4 * d_model if style == 'official' else d_model
+    return d_noise * h + h + h * d_model + (0 if style == 'official' else d_model)

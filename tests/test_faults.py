@@ -276,6 +276,7 @@ def test_a_resume_with_other_settings_is_refused(data, tmp_path):
     ({'model': {'preset': 'micro', 'hidden': 1_000_000, 'n_heads': 1000}}, 'GiB free: choose a smaller model'),
     ({'val_batches': 10_000}, 'val_batches=10000 exceeds the'),
     ({'batch_size': 100_000}, 'a global batch of 100000 exceeds the'),
+    ({'kind': 'imdm', 'noise': {'dim': 100_000_000}}, 'GiB free: choose a smaller noise dim'),
 ])
 def test_sizes_are_bounded_before_any_work(change, message, data, tmp_path):
     """A model width that cannot fit, more validation batches than the split holds, or a batch beyond the data used
@@ -285,6 +286,18 @@ def test_sizes_are_bounded_before_any_work(change, message, data, tmp_path):
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and message in lines[-1], out.stderr[-2000:]
     assert not list((tmp_path / 'run').glob('checkpoints/*'))              # nothing trained
+
+
+@pytest.mark.parametrize('stage, params, message', [
+    ('di4c', {'di4c': {'latents': 10**7}, 'batch_size': 4}, 'GiB free: choose fewer latents or a smaller batch'),
+    ('sdtt', {'student': 'imdm', 'noise': {'dim': 100_000_000}, 'batch_size': 4}, 'GiB free: choose a smaller noise dim'),
+])
+def test_distillation_sizes_are_bounded_before_any_work(stage, params, message, data, straight, tmp_path):
+    """Di4C's latents and an IMDM student's noise dimension multiply its memory; both are estimated before anything is allocated."""
+    p = write(tmp_path / 'p.json', {'teacher': str(straight), 'data': data, 'device': 'cpu', 'train': {'steps': 2, 'warmup': 1}, **params})
+    out = run(['stage', stage, p, '--out', str(tmp_path / 'run')])
+    assert out.returncode == 2 and message in out.stderr.strip().splitlines()[-1], out.stderr[-2000:]
+    assert not list((tmp_path / 'run').glob('checkpoints/*'))
 
 
 def test_a_start_that_failed_before_any_work_binds_nothing(data, tmp_path):
