@@ -30,7 +30,7 @@ from .sweeps import cell_folders
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios',
            'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
            'committed_ratios', 'shuffled', 'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap',
-           'generalisation_gate', 'gates', 'is_imdm_row', 'regime_rows', 'merge_matched', 'regime_target',
+           'generalisation_gate', 'gates', 'is_imdm_row', 'row_side', 'regime_rows', 'merge_matched', 'regime_target',
            'regime_figure', 'regime', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats',
            'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
@@ -321,6 +321,14 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, fo
 # %% ../nbs/84_analyses.ipynb #5a607fe1
 def is_imdm_row(model:str) -> bool: return split_seed(model)[0].startswith(('IMDM', 'IM-'))
 
+def row_side(r:dict) -> str|None:
+    "'imdm' or 'mdlm' for a student row (the `kind` the evaluation recorded; by its name for rows older than that), None for a teacher."
+    if r.get('method') == 'train' or split_seed(r['model'])[0] == 'MDLM teacher': return None
+    if 'kind' in r: return r['kind']
+    base = split_seed(r['model'])[0]
+    if is_imdm_row(base) or base.startswith('MDLM'): return 'imdm' if is_imdm_row(base) else 'mdlm'
+    raise ValueError(f"row {r['model']!r} records no model kind and its name says neither IMDM nor MDLM: evaluate it again to record its kind")
+
 def regime_rows(chain:str, runs:str|Path='runs') -> list[dict]:
     "Every finished evaluation row of a regime: its chain's eval stages, and its curve sweep's cells (models named with their cell)."
     from imdm.sweeps import load_sweep, sweep_cells, cell_chain
@@ -364,12 +372,14 @@ def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0
                   matched:bool=False) -> dict: # compare the rows' entropy-matched rows (`EvalStage.match_entropy`) instead
     "Issue 23's target at `steps`: the best IMDM student over the best MDLM student (Gen PPL pooled over their training seeds)."
     if matched: rows = [r['matched'] for r in rows if 'matched' in r]
-    by = {}
+    by, side_of = {}, {}
     for r in rows:
-        if r['steps'] == steps and 'sample_nll' in r and split_seed(r['model'])[0] != 'MDLM teacher':
-            by.setdefault(split_seed(r['model'])[0], {})[split_seed(r['model'])[1]] = r
+        if r['steps'] == steps and 'sample_nll' in r and (side := row_side(r)) is not None:
+            base, seed = split_seed(r['model'])
+            by.setdefault(base, {})[r.get('train_seed', seed)] = r
+            side_of[base] = side
     pooled = lambda seeds: ppl_of(*(torch.cat(x) for x in zip(*(row_scores(r) for r in seeds.values()))))
-    best = {side: min((m for m in by if is_imdm_row(m) == (side == 'imdm')), key=lambda m: pooled(by[m]), default=None) for side in ('imdm', 'mdlm')}
+    best = {side: min((m for m in by if side_of[m] == side), key=lambda m: pooled(by[m]), default=None) for side in ('imdm', 'mdlm')}
     if None in best.values(): return {'steps': steps, 'missing': [k for k, v in best.items() if v is None]}
     a, b = by[best['imdm']], by[best['mdlm']]
     common = sorted(set(a) & set(b))

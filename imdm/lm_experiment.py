@@ -37,7 +37,7 @@ __all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'Mo
            'stage_train', 'check_length', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi',
            'first_pairs', 'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage',
            'load_judge', 'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book',
-           'text_scorer', 'trained_completions', 'entropy_targets', 'stage_eval', 'run_stage']
+           'text_scorer', 'trained_completions', 'model_identity', 'entropy_targets', 'stage_eval', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -595,6 +595,12 @@ def trained_completions(ref:str) -> Tensor|None:
     parts += [load_coupling(f).x0 for f in sorted(RunFolder(saved.parent).coupling().glob('round_*'))]
     return torch.cat(parts) if parts else None
 
+def model_identity(ref:str, model) -> dict:
+    "What a row measures, read from the saved model rather than its display name: its kind, the stage that made it, its training seed."
+    meta = json.loads((model_path(ref) / 'config.json').read_text())
+    return {'kind': 'imdm' if model.is_imdm else 'mdlm', 'method': meta.get('stage', 'unknown'),
+            'train_seed': ((meta.get('params') or {}).get('train') or {}).get('seed', TrainConfig().seed)}
+
 def entropy_targets(eval_run:str) -> dict[int, float]:
     "Per step count, the entropy of the first model an evaluation stage measured: the targets of `match_entropy`."
     rows = json.loads(RunFolder(eval_run).metrics.read_text())['rows']
@@ -613,7 +619,9 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     words = text_scorer(blocks, p)
     replay = {k: x for k, ref in p.models.items() if (x := trained_completions(ref)) is not None}
     targets = entropy_targets(p.match_entropy) if p.match_entropy else None
-    rows = [r for name, m in models.items()                                            # each model with its own sampler (draws='auto')
+    who = {name: model_identity(p.models[name], m) for name, m in models.items()}
+    tag = lambda r, name: {**r, **who[name], **({'matched': {**r['matched'], **who[name]}} if 'matched' in r else {})}
+    rows = [tag(r, name) for name, m in models.items()                                 # each model with its own sampler (draws='auto')
             for r in quality_vs_steps({name: m}, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size,
                                       p.seed, log, sampler=p.sampler(m), **words, replay=replay, entropy_targets=targets,
                                       match_samples=p.match_samples)]
