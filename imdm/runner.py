@@ -208,9 +208,15 @@ def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', ov
     try: return _execute(name, src, params, folder, key, resumed, attempts, t0, progress, log, threads)
     finally: lock.release()
 
+class _KnownParameters(logging.Filter):
+    "Drop papermill's 'Passed unknown parameter' warning: a packaged experiment's parameters were checked against its config class."
+    def filter(self, record): return not record.getMessage().startswith('Passed unknown parameter')
+
 def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, log, threads) -> RunResult:
     "Run the notebook of experiment `name` in `folder`, whose lock this process holds, and record the attempt."
     import papermill as pm
+    if name in EXPERIMENT_PARAMS and not any(isinstance(f, _KnownParameters) for f in logging.getLogger('papermill').filters):
+        logging.getLogger('papermill').addFilter(_KnownParameters())          # templates declare only some names; the config class knows all
     write_json(RunFolder(folder).params, params, default=str)
     status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
               'host': socket.gethostname(), 'pid': os.getpid()}
