@@ -397,9 +397,12 @@ def _check_stages(chain:dict, only, jobs, redo=None) -> dict:
     for n, i in enumerate(stages):                      # an unknown name fails here, before anything runs
         unknown = needs[i] - set(list(stages)[:n])
         if unknown: raise ValueError(f"stage {i} names {sorted('@' + u for u in unknown)}, which are not earlier stages; earlier stages are {list(stages)[:n]}")
-        try: check_params(stages[i]['notebook'], chain_params(chain, stages[i], {j: f'@{j}' for j in stages}))
+    placeholders = {j: f'@{j}' for j in stages}                                    # references stand in for folders
+    params = {i: chain_params(chain, s, placeholders) for i, s in stages.items()}
+    for i in stages:
+        try: check_params(stages[i]['notebook'], params[i])
         except ValueError as e: raise ValueError(f"stage {i!r} ({stages[i]['notebook']}): {e}") from None
-    check_refs(chain, stages)
+    check_refs(stages, params)
     if only is not None:
         if not only: raise ValueError("--only names no stage: give the ids of the stages to run, or leave --only out")
         if unknown := [i for i in only if i not in stages]: raise ValueError(f"--only names {unknown}, which are not stages of this chain: {list(stages)}")
@@ -411,10 +414,8 @@ def _check_stages(chain:dict, only, jobs, redo=None) -> dict:
 
 PRODUCTS = {'denoiser': 'a diffusion model (MDLM or IMDM)', 'ar': 'an autoregressive model', 'coupling': 'a coupling', 'eval': 'an evaluation'}
 
-def check_refs(chain:dict, stages:dict):
-    "Each '@id' that a stage's parameter names is a stage that makes what the parameter takes (a judge an AR model, `extends` a coupling, ...)."
-    placeholders = {j: f'@{j}' for j in stages}
-    params = {i: chain_params(chain, s, placeholders) for i, s in stages.items()}
+def check_refs(stages:dict, params:dict):
+    "Each '@id' that a stage's parameter (`params`: id -> its parameters, references unresolved) names is a stage that makes what the parameter takes."
     classes = {i: config_class(s['notebook']) for i, s in stages.items()}
     made = {i: c.produces(params[i]) for i, c in classes.items() if hasattr(c, 'produces')}
     for i, c in classes.items():
