@@ -353,7 +353,9 @@ def merge_matched(rows:list[dict]) -> list[dict]:
     first, out = {}, []
     for r in rows:
         key = (r['model'], r['steps'])
-        if key not in first: first[key] = {**r}; out.append(first[key])
+        if key not in first:
+            first[key] = {**r}
+            out.append(first[key])
         elif 'matched' in r and 'matched' not in first[key]: first[key]['matched'] = r['matched']
     return out
 

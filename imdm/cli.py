@@ -214,7 +214,9 @@ def _synthetic(args) -> int:
     if args.out is not None and not args.sweep:
         raise ValueError(f"--out {args.out!r} is for --sweep only: a single run writes its metrics.json into its run folder")
     if args.out is not None:                                                            # before the runs' minutes, not after
-        if Path(args.out).is_dir(): raise ValueError(f"--out {args.out!r} is a folder; give the JSON file to write, e.g. {str(Path(args.out) / 'sweep.json')!r}")
+        if Path(args.out).is_dir():
+            example = str(Path(args.out) / 'sweep.json')
+            raise ValueError(f"--out {args.out!r} is a folder; give the JSON file to write, e.g. {example!r}")
         check_writable(Path(args.out).parent, '--out')
     runs_folder(args.runs_dir)
     params, t0 = _synthetic_params(args), time.perf_counter()
