@@ -23,7 +23,8 @@ from .redi import Coupling, ReDiConfig, completion_recall, load_coupling, make_c
 from .runner import load_chain
 from .samplers import Ancestral, generate, sample
 from .schedules import LogLinear
-from .sdtt import kl, log_probs, teacher_targets
+from .divergences import kl, log_probs
+from .sdtt import teacher_targets
 from .sweeps import cell_folders
 
 # %% auto #0

@@ -12,12 +12,12 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import Config, check_choice, check_float, check_int, eval_mode, RunFolder
+from .core import Config, check_choice, check_float, check_int, eval_mode
 from .dit import DiT
 from .schedules import Schedule, unmask_prob
 from .denoisers import Denoiser
-from .sdtt import log_probs, kl
-from .training import TrainConfig, TrainState, train, resume_rounds
+from .divergences import log_probs, kl
+from .training import TrainConfig, TrainState, DistilData, Round, distil_rounds, register_distiller
 
 # %% auto #0
 __all__ = ['ALPHA_T', 'Di4CConfig', 'di4c_times', 'di4c_student', 'teacher_step', 'sequence_terms', 'di4c_loss', 'di4c']
@@ -140,16 +140,15 @@ def di4c_loss(student:Denoiser, teacher:Denoiser, schedule:Schedule,
         total = total + terms['data'] + terms.get('distil', 0.) + terms.get('consistency', 0.)
         for k, v in terms.items(): sums[k] = sums.get(k, 0.) + float(v.detach())
     if parts is not None: parts.update({k: v / B for k, v in sums.items()})
+    if total.grad_fn is None: total = total + lp_k.sum()   # nothing masked in the whole batch: a zero that still reaches the weights
     return total / B
 
 # %% ../nbs/62_di4c.ipynb #06057ac6
-def di4c(student:Denoiser, teacher:Denoiser, schedule:Schedule,
-         batch_fn:Callable[[int, torch.Generator], Tensor], # (index, generator) -> x0 (B, L)
-         config:Di4CConfig, train_config:TrainConfig, out_dir:str|Path|None=None,
+def di4c(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:Di4CConfig,
+         train_config:TrainConfig, out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
          log:Callable[[str], None]|None=None) -> TrainState:
-    "Distil `teacher` into the mixture `student` (see `di4c_student`) for `train_config.steps` steps; resumable with `out_dir`."
-    frozen = teacher.eval().requires_grad_(False)
-    state, _ = resume_rounds(out_dir, student, train_config, train_config.steps)
-    ckpt = None if out_dir is None else RunFolder(out_dir).checkpoints
-    loss_fn = lambda m, i, g: di4c_loss(m, frozen, schedule, batch_fn(i, g), config, g)
-    return train(student, loss_fn, train_config, state=state, ckpt_dir=ckpt, log=log)
+    "Distil `teacher` into the mixture `student` (see `di4c_student`) in one round of `train_config.steps` steps; resumable with `out_dir`."
+    round_loss = lambda r, frozen, made: (lambda m, i, g: di4c_loss(m, frozen, schedule, data.batch_fn(i, g), config, g))
+    return distil_rounds(student, teacher, 1, train_config, round_loss, out_dir=out_dir, on_round=on_round, log=log)
+
+register_distiller('di4c', Di4CConfig, di4c)

@@ -21,7 +21,7 @@ from .mask_embedding import MASK_MLPS, noise_mlp_params
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, MAX_STEPS, generate, prefix_condition
-from .training import TrainConfig, train, latest_checkpoint, load_checkpoint
+from .training import TrainConfig, DistilData, train, latest_checkpoint, load_checkpoint
 from .checkpoints import save_model, load_model, model_path, check_model_ref, load_any
 from .sdtt import SDTTConfig, sdtt
 from .di4c import Di4CConfig, di4c, di4c_student
@@ -305,8 +305,8 @@ def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
     cfg = p.train
     tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device, p.batch_size)
-    state = sdtt(student, teacher, LogLinear(), lambda i, g: batches(i)[0], p.sdtt, cfg, out_dir=out,
-                 on_round=lambda r, s: log(f"SDTT round {r + 1} done at step {s.step}"), log=log)
+    state = sdtt(student, teacher, LogLinear(), _data(batches, tr), p.sdtt, cfg, out_dir=out,
+                 on_round=lambda rd: log(f"SDTT round {rd.r + 1} done at step {rd.state.step}"), log=log)
     return _finish('sdtt', p, out, state, params, t0)
 
 def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
@@ -317,15 +317,15 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     teacher, student = _students(p, tr, device, rc.batch_size)
     coupling = None if p.coupling is None else first_pairs(load_coupling(RunFolder(p.coupling).coupling(), device), rc.pairs, p.coupling)
     info, half, recall = [], [], []                       # per round: does the student read its noise, and recall its pairs?
-    def on_round(r, s, c):
+    def on_round(rd):
+        r, s, c = rd.r, rd.state, rd.made['coupling']
         with s.ema.applied(s.model) if s.ema is not None else contextlib.nullcontext():
             info.append(noise_reliance(s.model, LogLinear(), c[:1024]))
             half.append(noise_reliance(s.model, LogLinear(), c[:1024], at=.5))
             recall.append(completion_recall(s.model, LogLinear(), c[:1024], 2, rc.draws))
         log(f"ReDi round {r + 1} done at step {s.step} ({len(c)} pairs); shuffling its noise raises the student's loss by {info[-1]:.4f} "
             f"nats per token at the source ({half[-1]:.4f} half way); 2-step recall of its pairs {recall[-1]:.3f}")
-    state = redi(student, teacher, LogLinear(), tr.config.length, rc, cfg, data_fn=_real(batches, rc.batch_size), out_dir=out,
-                 on_round=on_round, coupling=coupling, log=log)
+    state = redi(student, teacher, LogLinear(), _data(batches, tr, coupling), rc, cfg, out_dir=out, on_round=on_round, log=log)
     return _finish('redi', p, out, state, params, t0, noise_reliance=info, noise_reliance_half=half, recall_2step=recall)
 
 def first_pairs(c, n:int, where:str):
@@ -333,9 +333,9 @@ def first_pairs(c, n:int, where:str):
     if n > len(c): raise ValueError(f"redi.pairs={n:,} but the coupling {where} holds {len(c):,} pairs: make a larger coupling, or ask for fewer")
     return c[:n] if n < len(c) else c
 
-def _real(batches, batch_size:int):
-    "`data_fn` for perturbed sources: `n` real sequences from randomly chosen training batches."
-    return lambda n, g: torch.cat([batches(int(torch.randint(0, 1 << 30, (1,), generator=g)))[0] for _ in range(-(-n // batch_size))])[:n]
+def _data(batches, blocks:TokenBlocks, coupling=None) -> DistilData:
+    "What a distiller reads from the training split: batch `i` (its tokens; the padding mask is for the NELBO), and the length."
+    return DistilData(lambda i, g: batches(i)[0], blocks.config.length, coupling)
 
 # %% ../nbs/82_lm_experiment.ipynb #9af0c33f
 @dataclass(frozen=True)
@@ -373,7 +373,7 @@ def stage_di4c(params:dict, out_dir:str|Path, log=print) -> dict:
                  f"of {tr.vocab_size:,}", device, 'choose fewer latents or a smaller batch')
     torch.manual_seed(cfg.seed)                                                        # the latent projection's initialisation
     student = di4c_student(load_any(p.init, device) if p.init else teacher, dc.latent_dim)
-    state = di4c(student, teacher, LogLinear(), lambda i, g: batches(i)[0], dc, cfg, out_dir=out, log=log)
+    state = di4c(student, teacher, LogLinear(), _data(batches, tr), dc, cfg, out_dir=out, log=log)
     return _finish('di4c', p, out, state, params, t0)
 
 # %% ../nbs/82_lm_experiment.ipynb #e4744087
@@ -441,7 +441,7 @@ def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     sch, (rank, size) = LogLinear(), world()
     if p.extends is not None and rank == 0: link_shards(p, RunFolder(p.extends), RunFolder(out).coupling(), log)
     barrier()
-    source_fn = rc.source_fn(sch, teacher.mask_id, _real(batches, rc.batch_size))
+    source_fn = rc.source_fn(sch, teacher.mask_id, _data(batches, tr).real)
     make_coupling(teacher, sch, rc.sampler(), rc.pairs,
                   tr.config.length, noise, seed=p.seed, shard_size=rc.shard_size, out_dir=RunFolder(out).coupling(),
                   source_fn=source_fn, progress=rank == 0, part=(rank, size))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/61_redi.ipynb #aff28481
 from __future__ import annotations
-import copy, os
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,8 +19,7 @@ from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
 from .denoisers import Denoiser, nelbo_at
 from .samplers import Ancestral, noise_draws, sample
-from .training import TrainConfig, TrainState, train, resume_rounds, round_start
-from .checkpoints import save_model, load_model
+from .training import TrainConfig, TrainState, DistilData, Round, distil_rounds, ema_copy, register_distiller
 
 # %% auto #0
 __all__ = ['PERTURBATIONS', 'Coupling', 'perturbed_sources', 'official_perturbed_sources', 'coupling_shard', 'make_coupling',
@@ -201,11 +200,6 @@ class ReDiConfig(Config):
         return lambda n, g: draw(data_fn(n, g), schedule, mask_id, g)
 
 # %% ../nbs/61_redi.ipynb #3e8d5bc9
-def _ema_copy(state:TrainState) -> Denoiser:
-    m = copy.deepcopy(state.model)
-    if state.ema is not None: state.ema.copy_to(m)
-    return m.eval().requires_grad_(False)
-
 def check_coupling(coupling:Coupling, student:Denoiser, length:int) -> Coupling:
     "`coupling`, if it fits `student`: sequences of `length`, and for an IMDM the noise of the student's dimension."
     if coupling.x0.shape[1:] != (length,): raise ValueError(f"coupling sequences have shape {tuple(coupling.x0.shape[1:])}; the student needs ({length},)")
@@ -216,41 +210,33 @@ def check_coupling(coupling:Coupling, student:Denoiser, length:int) -> Coupling:
             raise ValueError(f"an IMDM student needs the coupling's noise of shape {want}; the coupling has {got} (make it with the student's NoiseSpec)")
     return coupling
 
-def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, length:int,
-         config:ReDiConfig, train_config:TrainConfig, # train_config.steps: optimizer steps per round
-         data_fn:Callable[[int, torch.Generator], Tensor]|None=None, # real sequences, for perturbed sources
-         out_dir:str|Path|None=None, on_round:Callable|None=None,
-         coupling:Coupling|None=None, # the first round's coupling, made beforehand (default: generated here from the teacher)
-         log:Callable[[str], None]|None=None, # gets the loss records
-        ) -> TrainState:
+def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:ReDiConfig,
+         train_config:TrainConfig, # train_config.steps: optimizer steps per round
+         out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
+         log:Callable[[str], None]|None=None) -> TrainState:
     "Rectified distillation of `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`)."
-    sampler, source_fn = config.sampler(), config.source_fn(schedule, student.mask_id, data_fn)
-    iters, device = train_config.steps, next(student.parameters()).device
-    given = None if coupling is None else check_coupling(coupling, student, length).to(device)
-    state, first = resume_rounds(out_dir, student, train_config, iters)
-    frozen = teacher.eval() if first == 0 else load_model(RunFolder(out_dir).round(first - 1), device).eval()
-    ckpt = None if out_dir is None else RunFolder(out_dir).checkpoints
-    for r in range(first, config.rounds):
+    sampler, source_fn = config.sampler(), config.source_fn(schedule, student.mask_id, data.real)
+    device = next(student.parameters()).device
+    given = None if data.coupling is None else check_coupling(data.coupling, student, data.length).to(device)
+    def round_loss(r:int, frozen:Denoiser, made:dict):
         folder = None if out_dir is None else RunFolder(out_dir).coupling(r)
-        rank, size = world()
-        make = lambda: make_coupling(frozen, schedule, sampler, config.pairs, length, student.noise,
+        make = lambda: make_coupling(frozen, schedule, sampler, config.pairs, data.length, student.noise,
                                      seed=train_config.seed + 7919 * r, shard_size=config.shard_size,
                                      out_dir=folder, source_fn=source_fn)
         if r == 0 and given is not None: coupling = given
         else:
+            rank = world()[0]
             if rank == 0 or folder is None: coupling = make()      # under torchrun rank 0 writes the shards ...
             barrier()
             if rank > 0 and folder is not None: coupling = make()  # ... and the other ranks read them
-        def loss_fn(m, i, g, coupling=coupling):
+        made['coupling'] = coupling
+        def loss_fn(m, i, g):
             idx = torch.randint(0, len(coupling), (config.batch_size,), generator=g, device=g.device)
             return redi_loss(m, schedule, coupling[idx], g, config.t_eps, config.bridge, ignore_seed=config.ignore_seed, draws=config.draws)
-        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log,
-                      schedule_from=round_start(train_config, iters, r))
-        if on_round is not None: on_round(r, state, coupling)
-        frozen = _ema_copy(state)
-        if out_dir is not None and rank == 0: save_model(frozen, RunFolder(out_dir).round(r))
-        barrier()
-    return state
+        return loss_fn
+    return distil_rounds(student, teacher, config.rounds, train_config, round_loss, ema_copy, out_dir, on_round, log)
+
+register_distiller('redi', ReDiConfig, redi)
 
 # %% ../nbs/61_redi.ipynb #ae16f43c
 @torch.no_grad()

@@ -4,39 +4,23 @@
 
 # %% ../nbs/60_sdtt.ipynb #b55ab1da
 from __future__ import annotations
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .core import Config, check_int, check_float, check_choice, world, barrier, RunFolder
+from .core import Config, check_int, check_float, check_choice
 from .schedules import Schedule
 from .forward import Noised, NoiseSpec, sample_t
-from .denoisers import Denoiser, mask_out
+from .denoisers import Denoiser
+from .divergences import log_probs, kl
 from .samplers import Ancestral, Cache, DRAWS, noise_draws
-from .training import TrainConfig, TrainState, train, resume_rounds, round_start
-from .checkpoints import save_model, load_model
+from .training import TrainConfig, TrainState, DistilData, Round, distil_rounds, raw_copy, register_distiller
 
 # %% auto #0
-__all__ = ['DIVERGENCES', 'log_probs', 'kl', 'teacher_targets', 'sdtt_state', 'sdtt_loss', 'SDTTConfig', 'sdtt']
-
-# %% ../nbs/60_sdtt.ipynb #2da4df92
-def log_probs(logits:Tensor, mask_id:int) -> Tensor:
-    "Float32 log-probabilities over the vocabulary with zero mass on the mask, (..., V)."
-    # a finite -1e30 rather than -inf: exp() still gives exactly 0, and differences of two such rows stay finite,
-    # so `kl` takes its fast path (these rows are (masked tokens, V): the KL is most of an SDTT step's cost)
-    return F.log_softmax(mask_out(logits, mask_id, fill=-1e30), dim=-1)
-
-def kl(log_p:Tensor, log_q:Tensor) -> Tensor:
-    "$\\mathrm{KL}(p \\,\\|\\, q)$ over the last axis; entries where $p = 0$ contribute 0 (even where $q = 0$)."
-    if not (torch.isinf(log_p).any() or torch.isinf(log_q).any()): return (log_p.exp() * (log_p - log_q)).sum(-1)
-    on = log_p > float('-inf')                      # mask the inputs, not the output: where() would pass NaN gradients
-    lp, lq = torch.where(on, log_p, 0.), torch.where(on, log_q, 0.)
-    return (on * lp.exp() * (lp - lq)).sum(-1)
+__all__ = ['DIVERGENCES', 'teacher_targets', 'sdtt_state', 'sdtt_loss', 'SDTTConfig', 'sdtt']
 
 # %% ../nbs/60_sdtt.ipynb #9d39f84f
 @torch.no_grad()
@@ -126,24 +110,15 @@ class SDTTConfig(Config):
     def student_steps(self, r:int) -> int: return self.teacher_steps // self.steps_per_target ** (r + 1)
 
 # %% ../nbs/60_sdtt.ipynb #fa276154
-def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule,
-         batch_fn:Callable[[int, torch.Generator], Tensor], # (index, generator) -> x0 (B, L)
-         config:SDTTConfig, train_config:TrainConfig, # train_config.steps: optimizer steps per round
-         on_round:Callable[[int, TrainState], None]|None=None, out_dir:str|Path|None=None,
+def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:SDTTConfig,
+         train_config:TrainConfig, # train_config.steps: optimizer steps per round
+         out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
          log:Callable[[str], None]|None=None) -> TrainState:
     "Distil `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`); `log` gets the loss records."
-    iters = train_config.steps
-    state, first = resume_rounds(out_dir, student, train_config, iters)
-    if first > 0: teacher = load_model(RunFolder(out_dir).round(first - 1), next(student.parameters()).device)
-    ckpt = None if out_dir is None else RunFolder(out_dir).checkpoints
-    for r in range(first, config.rounds):
-        frozen, dt = copy.deepcopy(teacher).eval().requires_grad_(False), config.dt(r)
-        loss_fn = lambda m, i, g: sdtt_loss(m, frozen, schedule, batch_fn(i, g), dt, g, steps_per_target=config.steps_per_target,
-                                             t_eps=config.t_eps, divergence=config.divergence, draws=config.draws)
-        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state, ckpt_dir=ckpt, log=log,
-                      schedule_from=round_start(train_config, iters, r))
-        if out_dir is not None and world()[0] == 0: save_model(student, RunFolder(out_dir).round(r))
-        barrier()
-        if on_round is not None: on_round(r, state)
-        teacher = student
-    return state
+    def round_loss(r:int, frozen:Denoiser, made:dict):
+        dt = config.dt(r)
+        return lambda m, i, g: sdtt_loss(m, frozen, schedule, data.batch_fn(i, g), dt, g, steps_per_target=config.steps_per_target,
+                                         t_eps=config.t_eps, divergence=config.divergence, draws=config.draws)
+    return distil_rounds(student, teacher, config.rounds, train_config, round_loss, raw_copy, out_dir, on_round, log)
+
+register_distiller('sdtt', SDTTConfig, sdtt)

@@ -19,17 +19,17 @@ from .forward import NoiseSpec
 from .schedules import LogLinear
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, DRAWS, MAX_STEPS, generate
-from .training import TrainConfig, train
+from .training import TrainConfig, DistilData, distiller, train
 from .checkpoints import save_model
-from .sdtt import SDTTConfig, sdtt
-from .redi import ReDiConfig, redi
+from .sdtt import SDTTConfig                 # importing a distiller's module registers it
+from .redi import ReDiConfig
 from .synthetic import SyntheticTask, make_task
 from .metrics import validity, token_entropy, generated_distribution, factorization_error, token_probs
 
 # %% auto #0
-__all__ = ['TEACHER', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'PAPER_TABLE1', 'GROUPS', 'model_folder', 'Student',
-           'SyntheticParams', 'train_teacher', 'distil', 'evaluate', 'routing_table', 'summarize', 'sweep_rows',
-           'table1', 'run_synthetic']
+__all__ = ['TEACHER', 'RECIPES', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'PAPER_TABLE1', 'GROUPS', 'model_folder', 'Student',
+           'sdtt_recipe', 'redi_recipe', 'SyntheticParams', 'train_teacher', 'distil', 'evaluate', 'routing_table',
+           'summarize', 'sweep_rows', 'table1', 'run_synthetic']
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d04850db
 def model_folder(name:str) -> str:
@@ -42,7 +42,7 @@ TEACHER = 'MDM teacher'
 class Student:
     "A synthetic student: its method, the model it starts from, and the folder its weights are saved in."
     name: str                      # the name Table 1 shows
-    method: str                    # 'redi' or 'sdtt'
+    method: str                    # a registered distiller (`DISTILLERS`) with a recipe here (`RECIPES`): 'redi' or 'sdtt'
     imdm: bool                     # add a zero-initialised noise MLP to its start (an IMDM), or copy the start as it is
     job: int                       # students of one job train in one process, after the seed's teacher
     seed_offset: int               # its training seed is the run's seed plus this
@@ -53,6 +53,17 @@ class Student:
     @property
     def folder(self) -> str: return model_folder(self.name)   # models/seed{s}/{folder}
     def round_folder(self, r:int) -> str: return f'{self.folder}_round_{r}'  # round r (from 0) of a `save_rounds` student
+
+def sdtt_recipe(p:SyntheticParams, s:Student) -> tuple[SDTTConfig, int]:
+    "SDTT from `p.sdtt_teacher_steps` down to one step, `p.sdtt_iters` steps per round."
+    return SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws), p.sdtt_iters
+
+def redi_recipe(p:SyntheticParams, s:Student) -> tuple[ReDiConfig, int]:
+    "ReDi with the student's number of rounds (`s.rounds` names the field), `p.redi_iters` steps per round."
+    return ReDiConfig(pairs=p.coupling_pairs, rounds=getattr(p, s.rounds), coupling_steps=p.coupling_steps,
+                      batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws), p.redi_iters
+
+RECIPES = {'sdtt': sdtt_recipe, 'redi': redi_recipe}   # how the synthetic experiment sets up each registered distiller
 
 STUDENTS = {s.name: s for s in [   # registry order is training order: a student comes after the model it starts from
     Student('MDM ReDi', 'redi', imdm=False, job=0, seed_offset=1, rounds='mdm_rounds'),
@@ -160,13 +171,11 @@ def _needed(want) -> list[Student]:
 def _distil_one(s:Student, start:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int, say) -> Denoiser:
     "Student `s` distilled from `start` (its teacher)."
     sch, student = LogLinear(), Denoiser.from_mdlm(start, p.noise) if s.imdm else copy.deepcopy(start)
-    if s.method == 'sdtt':
-        cfg = SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws)
-        return sdtt(student, start, sch, lambda i, g: task.sample(p.batch_size, g), cfg, _train_config(p, p.sdtt_iters, seed + s.seed_offset)).model
-    cfg = ReDiConfig(pairs=p.coupling_pairs, rounds=getattr(p, s.rounds), coupling_steps=p.coupling_steps,
-                     batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws)
-    on_round = (lambda r, state, coupling: say(f'{s.name} round {r}', state.model)) if s.save_rounds else None
-    return redi(student, start, sch, task.L, cfg, _train_config(p, p.redi_iters, seed + s.seed_offset), on_round=on_round).model
+    config, iters = RECIPES[s.method](p, s)
+    data = DistilData(lambda i, g: task.sample(p.batch_size, g), task.L)
+    on_round = (lambda rd: say(f'{s.name} round {rd.r}', rd.state.model)) if s.save_rounds else None
+    fit = distiller(s.method).fit
+    return fit(student, start, sch, data, config, _train_config(p, iters, seed + s.seed_offset), on_round=on_round).model
 
 def distil(task:SyntheticTask, teacher:Denoiser, p:SyntheticParams, seed:int,
            on_model=None) -> dict[str, Denoiser]:

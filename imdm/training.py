@@ -4,11 +4,11 @@
 
 # %% ../nbs/50_training.ipynb #30196b4e
 from __future__ import annotations
-import json, math, shutil, time, warnings
+import copy, json, math, shutil, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn, Tensor
@@ -17,12 +17,15 @@ from tqdm.auto import tqdm
 
 from .core import (Config, check_choice, check_int, check_float, check_seed, eval_mode, fault_point, write_json, world, barrier, RunFolder,
                        differences, flatten)
-from .checkpoints import model_spec, canonical_spec, build_model, atomic_dir, remove_stale_tmp, load_weights, safetensors_problem
+from .checkpoints import (model_spec, canonical_spec, build_model, atomic_dir, remove_stale_tmp, load_weights, safetensors_problem,
+                              save_model, load_model)
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'TrainConfig', 'lr_at', 'round_start', 'EMA', 'LossModule', 'TrainState',
-           'make_state', 'train_step', 'train', 'rank_rng_states', 'rank_rng', 'save_checkpoint', 'checkpoints',
-           'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint', 'resume_rounds']
+__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'DISTILLERS', 'TrainConfig', 'lr_at', 'round_start', 'EMA', 'LossModule',
+           'TrainState', 'make_state', 'train_step', 'train', 'rank_rng_states', 'rank_rng', 'save_checkpoint',
+           'checkpoints', 'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint', 'resume_rounds', 'DistilData',
+           'Round', 'frozen_copy', 'ema_copy', 'raw_copy', 'distil_rounds', 'Distiller', 'register_distiller',
+           'distiller']
 
 # %% ../nbs/50_training.ipynb #f7695b58
 @dataclass(frozen=True)
@@ -325,3 +328,84 @@ def resume_rounds(out_dir:str|Path|None, student:nn.Module, train_config:TrainCo
     r = done // iters if done % iters else done // iters - 1                            # the round of the last step done
     state = load_checkpoint(ckpt, student, train_config.replace(steps=iters * (r + 1)), next(student.parameters()).device)
     return state, r
+
+# %% ../nbs/50_training.ipynb #175a4caa
+@dataclass(frozen=True)
+class DistilData:
+    "What a distiller reads: batches of clean sequences, their length, and a coupling made beforehand (ReDi's first round)."
+    batch_fn: Callable[[int, torch.Generator], Tensor]   # (index, generator) -> x0 (B, L)
+    length: int                                          # L
+    coupling: object = None                              # ReDi: the first round's pairs (default: made from the teacher)
+
+    def real(self, n:int, generator:torch.Generator) -> Tensor:
+        "`n` clean sequences from randomly chosen batches, (n, L): perturbed sources start from them."
+        parts, have = [], 0
+        while have < n:
+            parts.append(self.batch_fn(int(torch.randint(0, 1 << 30, (1,), generator=generator)), generator))
+            have += len(parts[-1])
+        return torch.cat(parts)[:n]
+
+class Round(NamedTuple):
+    "A finished round, as `on_round` sees it: its index, the training state, and what the round made (ReDi: 'coupling')."
+    r: int
+    state: TrainState
+    made: dict
+
+def frozen_copy(model:nn.Module) -> nn.Module:
+    "A copy of `model` in eval mode and without gradients: a teacher that training the student cannot change."
+    return copy.deepcopy(model).eval().requires_grad_(False)
+
+def ema_copy(state:TrainState) -> nn.Module:
+    "A frozen copy of the state's model with its EMA weights (its raw weights when it keeps no EMA)."
+    m = frozen_copy(state.model)
+    if state.ema is not None: state.ema.copy_to(m)
+    return m
+
+def raw_copy(state:TrainState) -> nn.Module: return frozen_copy(state.model)
+
+# %% ../nbs/50_training.ipynb #21b8307c
+def distil_rounds(student:nn.Module, teacher:nn.Module, rounds:int,
+                  train_config:TrainConfig, # train_config.steps: optimizer steps per round
+                  round_loss:Callable[[int, nn.Module, dict], LossFn], # (round, frozen teacher, made) -> the round's loss
+                  next_teacher:Callable[[TrainState], nn.Module]=raw_copy, # the model a round hands on to the next
+                  out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
+                  log:Callable[[str], None]|None=None) -> TrainState:
+    "Train `student` for `rounds` rounds, each against the frozen model the round before handed on; resumable with `out_dir`."
+    check_int('rounds', rounds, 1)
+    iters, device = train_config.steps, next(student.parameters()).device
+    run = None if out_dir is None else RunFolder(out_dir)
+    state, first = resume_rounds(out_dir, student, train_config, iters)
+    # round 0 learns from a frozen copy, so the caller's teacher keeps its mode and gradients (it may be another
+    # student's starting point); a resumed run learns from the model its last finished round saved
+    teacher = frozen_copy(teacher) if first == 0 else load_model(run.round(first - 1), device).eval().requires_grad_(False)
+    for r in range(first, rounds):
+        made = {}
+        loss_fn = round_loss(r, teacher, made)
+        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state,
+                      ckpt_dir=None if run is None else run.checkpoints, log=log, schedule_from=round_start(train_config, iters, r))
+        if r + 1 < rounds:                       # the last round's model is the run's: nothing reads it as a teacher
+            teacher = next_teacher(state)
+            if run is not None and world()[0] == 0: save_model(teacher, run.round(r))
+        barrier()
+        if on_round is not None: on_round(Round(r, state, made))
+    return state
+
+# %% ../nbs/50_training.ipynb #a4e5e983
+@dataclass(frozen=True)
+class Distiller:
+    "A distillation method: its config class and its `fit` (the signature `distil_rounds`'s section gives)."
+    name: str
+    config: type
+    fit: Callable[..., TrainState]
+
+DISTILLERS: dict[str, Distiller] = {}
+
+def register_distiller(name:str, config:type, fit:Callable[..., TrainState]) -> Distiller:
+    "Add a method to `DISTILLERS` under `name`."
+    if name in DISTILLERS and DISTILLERS[name].fit is not fit: raise ValueError(f"distiller {name!r} is taken by {DISTILLERS[name].fit.__module__}")
+    DISTILLERS[name] = Distiller(name, config, fit)
+    return DISTILLERS[name]
+
+def distiller(name:str) -> Distiller:
+    "The registered method `name` (registered when its module is imported: `imdm.sdtt`, `imdm.redi`, `imdm.di4c`, ...)."
+    return DISTILLERS[check_choice('distiller', name, list(DISTILLERS))]
