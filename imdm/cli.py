@@ -282,21 +282,23 @@ def _run(args) -> int:
     return 0
 
 def _stage_args(p):
-    p.add_argument('stage', help='train, sdtt, coupling, redi, di4c or eval')
+    from imdm.lm_experiment import lm_stages
+    p.add_argument('stage', help='; '.join(f"{k}: {e.summary}" for k, e in lm_stages().items()))
     p.add_argument('params', help='a JSON file of the stage parameters')
     p.add_argument('--out', required=True, help='the output folder (resumed when it holds checkpoints)')
 
 def _stage(args) -> int:
-    from imdm.lm_experiment import run_stage, STAGES, STAGE_CONFIGS, resume_problem
+    from imdm.lm_experiment import run_stage, lm_stages, resume_problem
     from imdm.core import world
     from imdm.core import check_choice
-    check_choice('stage', args.stage, list(STAGES))
+    stages = lm_stages()
+    check_choice('stage', args.stage, list(stages))
     try: params = parse_json(Path(args.params).read_text(), args.params)
     except json.JSONDecodeError as e: raise ValueError(f"{args.params} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {args.out!r} is a file, not a folder")
     check_writable(out, '--out')
-    cls = STAGE_CONFIGS[args.stage]
+    cls = stages[args.stage].config
     settings = cls.from_dict(params).to_dict()                                          # every setting checked before the folder is touched
     if RunFolder(out).metrics.exists():                                                 # as `imdm run`: a finished stage is not run again
         try: done = json.loads(RunFolder(out).metrics.read_text()).get('stage', 'unknown')
@@ -305,7 +307,7 @@ def _stage(args) -> int:
         print(f"imdm stage: {out} holds a finished {args.stage} stage (metrics.json): nothing run, nothing changed; "
               f"use another --out to run it again", file=sys.stderr)
         return 0
-    if getattr(cls, 'resumable', True) and (problem := resume_problem(out, cls.__name__, settings)): raise ValueError(problem)
+    if stages[args.stage].resumable and (problem := resume_problem(out, cls.__name__, settings)): raise ValueError(problem)
     lock, rank = FolderLock(out), int(os.environ.get('RANK', '0'))                     # torchrun's rank: its process group starts later
     if rank == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
     _starting(args)

@@ -13,11 +13,12 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'check_choice', 'check_int', 'check_float', 'check_unique', 'check_name', 'Registry', 'patch_to', 'Config',
-           'nested', 'seed_everything', 'stream_seed', 'check_seed', 'make_generator', 'cores', 'pid_alive',
-           'exit_with_parent', 'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier',
-           'free_memory', 'check_memory', 'entropy', 'fault_point', 'data_dir', 'write_atomic', 'check_writable',
-           'write_json', 'refuse_fewer', 'parse_json', 'flatten', 'differences', 'RunFolder', 'FolderLock']
+__all__ = ['EXPERIMENTS', 'MAX_SEED', 'check_choice', 'check_int', 'check_float', 'check_unique', 'check_name', 'Registry',
+           'patch_to', 'Experiment', 'register_experiment', 'experiment_of', 'Config', 'nested', 'seed_everything',
+           'stream_seed', 'check_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent', 'default_device',
+           'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'free_memory', 'check_memory', 'entropy',
+           'fault_point', 'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer', 'parse_json',
+           'flatten', 'differences', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -85,6 +86,34 @@ def patch_to(cls:type, name:str|None=None, as_classmethod:bool=False) -> Callabl
         setattr(cls, name or f.__name__, classmethod(f) if as_classmethod else f)
         return f
     return deco
+
+# %% ../nbs/00_core.ipynb #76817955
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    "A packaged experiment: its template `imdm/experiments/{name}.ipynb`, its config class, and how it runs."
+    name: str                      # the template's name, e.g. 'lm_sdtt'
+    config: type                   # the config class: every default, and the checks of every parameter
+    run: Callable|None = None      # (params, out_dir, log) -> metrics, what `imdm stage` calls (None: only its template runs it)
+    stage: str|None = None         # the name `imdm stage` knows it by, e.g. 'sdtt'
+    resumable: bool = True         # it checkpoints, so an interrupted run goes on where it stopped (else it starts over)
+    summary: str = ''              # one line, for the CLI's help
+
+EXPERIMENTS = Registry('experiment')
+
+def _same_definition(a, b) -> bool: return getattr(a, '__qualname__', a) == getattr(b, '__qualname__', b)
+
+def register_experiment(e:Experiment) -> Experiment:
+    "Add `e` to `EXPERIMENTS` (the same definition executed again replaces its entry)."
+    if e.name in EXPERIMENTS and not _same_definition(EXPERIMENTS[e.name].config, e.config):
+        raise ValueError(f"experiment {e.name!r} is taken by {EXPERIMENTS[e.name].config.__qualname__}")
+    EXPERIMENTS[e.name] = e
+    return e
+
+def experiment_of(config:type) -> Experiment:
+    "The registered experiment whose config class is `config`."
+    hits = [e for e in EXPERIMENTS.values() if e.config is config]
+    if not hits: raise ValueError(f"{config.__qualname__} is the config of no registered experiment")
+    return hits[0]
 
 # %% ../nbs/00_core.ipynb #89a49f31
 class Config:

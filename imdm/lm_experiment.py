@@ -12,7 +12,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .core import (Config, Registry, check_choice, check_int, check_float, check_unique, check_device, eval_mode, write_json, world, barrier,
+from .core import (Config, Registry, Experiment, EXPERIMENTS, register_experiment, experiment_of,
+                       check_choice, check_int, check_float, check_unique, check_device, eval_mode, write_json, world, barrier,
                        RunFolder, stream_seed, differences, check_memory, check_seed)
 from .dit import DiT, DiTConfig, dit_config, dit_params, DIT_PRESETS
 from .ar import ARLM
@@ -32,12 +33,12 @@ from .evaluation import (HFJudge, ARJudge, quality_vs_steps, quality_table, qual
 from .data import corpus_detokenizer, load_corpus
 
 # %% auto #0
-__all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'STAGES', 'STAGE_CONFIGS', 'ModelConfig', 'check_vocab', 'has_progress',
-           'resume_problem', 'check_resume', 'open_data', 'TrainKind', 'TrainStage', 'check_noise_memory', 'build',
-           'stage_train', 'check_length', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi',
-           'first_pairs', 'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage',
-           'load_judge', 'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book',
-           'text_scorer', 'trained_completions', 'model_identity', 'entropy_targets', 'stage_eval', 'run_stage']
+__all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'ModelConfig', 'check_vocab', 'has_progress', 'resume_problem', 'check_resume',
+           'open_data', 'TrainKind', 'TrainStage', 'check_noise_memory', 'build', 'stage_train', 'check_length',
+           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
+           'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
+           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'trained_completions',
+           'model_identity', 'entropy_targets', 'stage_eval', 'lm_stages', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _begin(cls, params:dict, out_dir:str|Path) -> tuple:
     "A stage's start: its typed parameters (a `cls`), its folder (made if new; a resume checked), its clock and its device."
     p, out = cls.from_dict(params), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    check_resume(out, cls.__name__, p.to_dict(), resumable=getattr(cls, 'resumable', True))
+    check_resume(out, cls.__name__, p.to_dict(), resumable=experiment_of(cls).resumable)
     return p, out, time.perf_counter(), check_device(p.device)
 
 def _write_metrics(out_dir:Path, metrics:dict):
@@ -458,7 +459,6 @@ def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
 @dataclass(frozen=True)
 class EvalStage(Config):
     "Quality versus steps of several models under one judge; optionally the conditional protocol (MAUVE, continuation Gen PPL)."
-    resumable = False                           # (not a field) an evaluation keeps no state: run again, it starts over
     models: dict = field(default_factory=dict)  # {name: saved model or stage folder}
     judge: str = ''                             # a saved AR model / stage folder, or 'hf:<name or folder>' (e.g. hf:gpt2-large)
     data: DataConfig = field(default_factory=DataConfig)   # decoding, and prompts for MAUVE
@@ -655,12 +655,23 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     return metrics
 
 # %% ../nbs/82_lm_experiment.ipynb #1da8981e
-STAGES = {'train': stage_train, 'sdtt': stage_sdtt, 'coupling': stage_coupling, 'redi': stage_redi, 'di4c': stage_di4c, 'eval': stage_eval}
-STAGE_CONFIGS = {'train': TrainStage, 'sdtt': SDTTStage, 'coupling': CouplingStage, 'redi': ReDiStage, 'di4c': Di4CStage, 'eval': EvalStage}
+for e in [Experiment('lm_train', TrainStage, stage_train, 'train', summary='train an MDLM, IMDM or AR model on a corpus'),
+          Experiment('lm_sdtt', SDTTStage, stage_sdtt, 'sdtt', summary='SDTT from a teacher, round by round'),
+          Experiment('lm_coupling', CouplingStage, stage_coupling, 'coupling', summary="a ReDi coupling: a teacher's samples from its sources"),
+          Experiment('lm_redi', ReDiStage, stage_redi, 'redi', summary='ReDi (rectified distillation) on a coupling'),
+          Experiment('lm_di4c', Di4CStage, stage_di4c, 'di4c', summary='Di4C: a teacher into a mixture student'),
+          Experiment('lm_eval', EvalStage, stage_eval, 'eval', resumable=False,   # an evaluation keeps no state: run again, it starts over
+                     summary='quality against steps of several models under one judge')]:
+    register_experiment(e)
+
+def lm_stages() -> dict[str, Experiment]:
+    "The stages `imdm stage` runs, by their short names."
+    return {e.stage: e for e in EXPERIMENTS.values() if e.run is not None}
 
 def run_stage(stage:str, params:dict, out_dir:str|Path, log=print) -> dict:
     "Run a stage by name; under torchrun (WORLD_SIZE > 1) the process group is set up first."
-    fn = STAGES[check_choice('stage', stage, list(STAGES))]
+    stages = lm_stages()
+    fn = stages[check_choice('stage', stage, list(stages))].run
     if int(os.environ.get('WORLD_SIZE', '1')) > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
         if torch.cuda.is_available(): torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))

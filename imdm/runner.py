@@ -4,19 +4,20 @@
 
 # %% ../nbs/81_runner.ipynb #e7d8f727
 from __future__ import annotations
-import hashlib, importlib, json, logging, math, os, signal, socket, threading, time
+import hashlib, json, logging, math, os, signal, socket, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 
 import imdm
-from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder, FolderLock, parse_json
+from .core import check_name, check_int, cores, pid_alive, write_json, RunFolder, FolderLock, parse_json, EXPERIMENTS
+import imdm.lm_experiment, imdm.synthetic_experiment     # noqa: F401  they register the packaged experiments (EXPERIMENTS)
 
 # %% auto #0
-__all__ = ['EXPERIMENT_PARAMS', 'WAIT_POLL_S', 'RESUMABLE', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'PRODUCTS',
-           'experiments_dir', 'experiment_path', 'run_key', 'check_json_data', 'check_params', 'config_class',
-           'RunResult', 'stop_kernels', 'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths',
-           'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'check_refs', 'record_skip', 'run_chain',
-           'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
+__all__ = ['WAIT_POLL_S', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'PRODUCTS', 'experiments_dir', 'experiment_path',
+           'run_key', 'check_json_data', 'check_params', 'config_class', 'RunResult', 'stop_kernels', 'run_experiment',
+           'run_batch', 'params_dir', 'check_chain', 'absolute_paths', 'load_chain', 'chain_params', 'stage_needs',
+           'run_graph', 'check_refs', 'record_skip', 'run_chain', 'stage_threads', 'threads_note', 'gather',
+           'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -38,11 +39,6 @@ def run_key(name:str, params:dict) -> str:
     return f"{Path(name).stem}-{digest}"
 
 # %% ../nbs/81_runner.ipynb #f7d9b3cd
-EXPERIMENT_PARAMS = {   # packaged experiment: the config class ('module:Class') that checks its parameters
-    'lm_train': 'imdm.lm_experiment:TrainStage', 'lm_sdtt': 'imdm.lm_experiment:SDTTStage',
-    'lm_redi': 'imdm.lm_experiment:ReDiStage', 'lm_coupling': 'imdm.lm_experiment:CouplingStage',
-    'lm_di4c': 'imdm.lm_experiment:Di4CStage', 'lm_eval': 'imdm.lm_experiment:EvalStage', 'synthetic': 'imdm.synthetic_experiment:SyntheticParams'}
-
 def check_json_data(where:str, value):
     "Refuse a value a parameter file could not hold: anything but strings, finite numbers, booleans, None, lists and dicts."
     if value is None or isinstance(value, (bool, int, str)): return
@@ -73,11 +69,8 @@ def check_params(name:str, params) -> dict:
     return params
 
 def config_class(name:str):
-    "The config class of packaged experiment `name`, or None for a notebook given by path."
-    spec = EXPERIMENT_PARAMS.get(name)
-    if spec is None: return None
-    module, cls = spec.split(':')
-    return getattr(importlib.import_module(module), cls)
+    "The config class of packaged experiment `name` (`EXPERIMENTS`), or None for a notebook given by path."
+    return EXPERIMENTS[name].config if name in EXPERIMENTS else None
 
 # %% ../nbs/81_runner.ipynb #f21d3343
 @dataclass
@@ -167,8 +160,6 @@ def _running_elsewhere(folder:Path) -> str|None:
 
 WAIT_POLL_S = 10.0   # how often a run that waits on another process looks again
 
-RESUMABLE = {'lm_train', 'lm_sdtt', 'lm_redi', 'lm_coupling', 'lm_di4c'}   # experiments that checkpoint, so an interrupted run goes on where it stopped
-
 def run_experiment(name:str, params:dict|None=None, runs_dir:str|Path='runs', overwrite:bool=False,
                    progress:bool=False, log=print, wait:bool=False,
                    threads:int|None=None, # the kernel's OMP_NUM_THREADS (default: this process's environment)
@@ -215,13 +206,14 @@ class _KnownParameters(logging.Filter):
 def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, log, threads) -> RunResult:
     "Run the notebook of experiment `name` in `folder`, whose lock this process holds, and record the attempt."
     import papermill as pm
-    if name in EXPERIMENT_PARAMS and not any(isinstance(f, _KnownParameters) for f in logging.getLogger('papermill').filters):
+    if name in EXPERIMENTS and not any(isinstance(f, _KnownParameters) for f in logging.getLogger('papermill').filters):
         logging.getLogger('papermill').addFilter(_KnownParameters())          # templates declare only some names; the config class knows all
     write_json(RunFolder(folder).params, params, default=str)
     status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
               'host': socket.gethostname(), 'pid': os.getpid()}
     write_json(RunFolder(folder).status, {**status, 'status': 'running', 'attempts': attempts}, default=str)
-    again = f"running again in its folder ({'it resumes from its checkpoints' if name in RESUMABLE else 'this experiment starts over'})"
+    resumes = name in EXPERIMENTS and EXPERIMENTS[name].resumable
+    again = f"running again in its folder ({'it resumes from its checkpoints' if resumes else 'this experiment starts over'})"
     log(f"{key}: {again if resumed else 'running'} {name}")
     try:
         # the kernel starts in `folder` through nbclient's resources, not papermill's `cwd`, which changes the

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from .core import (Config, check_choice, check_float, check_int, check_unique, check_device, cores, make_generator, default_device, write_json,
+from .core import (Config, Experiment, register_experiment,
+                       check_choice, check_float, check_int, check_unique, check_device, cores, make_generator, default_device, write_json,
                        exit_with_parent, check_seed)
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
@@ -312,3 +313,6 @@ def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,
                            'IMDM: Monte Carlo over n_noise mask-state draws; noise-driven draws: frequencies over n_noise draws (jackknife s.e.)'}
     if out_dir is not None: write_json(Path(out_dir)/'metrics.json', result)
     return result
+
+register_experiment(Experiment('synthetic', SyntheticParams, resumable=False,      # a killed run starts over (it takes minutes)
+                               summary='Tables 1 and 2: an MDM teacher, its students, exact metrics at 1+ steps'))
