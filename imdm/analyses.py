@@ -32,8 +32,8 @@ __all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 
            'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
            'committed_ratios', 'shuffled', 'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap',
            'generalisation_gate', 'gates', 'is_imdm_row', 'row_side', 'regime_rows', 'merge_matched', 'regime_target',
-           'regime_figure', 'regime', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats',
-           'sdtt_divergence', 'mask_state_spread', 'mask_states']
+           'regime_pair', 'regime_figure', 'regime', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise',
+           'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -374,6 +374,19 @@ def _share_diff_ci(a:dict, b:dict, seed:int=0, n_boot:int=2000) -> list[float]:
 def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0.10,
                   matched:bool=False) -> dict: # compare the rows' entropy-matched rows (`EvalStage.match_entropy`) instead
     "Issue 23's target at `steps`: the best IMDM student over the best MDLM student (Gen PPL pooled over their training seeds)."
+    by, side_of = _seeded(rows, steps, matched)
+    best = {side: min((m for m in by if side_of[m] == side), key=lambda m: _pooled(by[m]), default=None) for side in ('imdm', 'mdlm')}
+    if None in best.values(): return {'steps': steps, 'missing': [k for k, v in best.items() if v is None]}
+    return _compare(best['imdm'], best['mdlm'], by, steps, bar, words_bar, matched)
+
+def regime_pair(rows:list[dict], imdm:str, mdlm:str, steps:int=2, bar:float=0.8, words_bar:float=0.10, matched:bool=False) -> dict:
+    "The target for one pair of students the chain compares (its `compare`), by their names without the seed."
+    by, _ = _seeded(rows, steps, matched)
+    if missing := [m for m in (imdm, mdlm) if m not in by]: return {'steps': steps, 'missing': missing}
+    return _compare(imdm, mdlm, by, steps, bar, words_bar, matched)
+
+def _seeded(rows:list[dict], steps:int, matched:bool) -> tuple[dict, dict]:
+    "The student rows at `steps`, by model (without the seed) and training seed, and each model's side."
     if matched: rows = [r['matched'] for r in rows if 'matched' in r]
     by, side_of = {}, {}
     for r in rows:
@@ -381,10 +394,14 @@ def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0
             base, seed = split_seed(r['model'])
             by.setdefault(base, {})[r.get('train_seed', seed)] = r
             side_of[base] = side
-    pooled = lambda seeds: ppl_of(*(torch.cat(x) for x in zip(*(row_scores(r) for r in seeds.values()))))
-    best = {side: min((m for m in by if side_of[m] == side), key=lambda m: pooled(by[m]), default=None) for side in ('imdm', 'mdlm')}
-    if None in best.values(): return {'steps': steps, 'missing': [k for k, v in best.items() if v is None]}
-    a, b = by[best['imdm']], by[best['mdlm']]
+    return by, side_of
+
+def _pooled(seeds:dict) -> float: return ppl_of(*(torch.cat(x) for x in zip(*(row_scores(r) for r in seeds.values()))))
+
+def _compare(imdm:str, mdlm:str, by:dict, steps:int, bar:float, words_bar:float, matched:bool) -> dict:
+    "Student `imdm` over student `mdlm` at `steps`: the Gen PPL ratio, seed-level where both have several seeds."
+    pooled, best = _pooled, {'imdm': imdm, 'mdlm': mdlm}
+    a, b = by[imdm], by[mdlm]
     common = sorted(set(a) & set(b))
     if len(common) > 1:
         ratio, lo, hi = seed_ratio_ci([row_scores(a[s]) for s in common], [row_scores(b[s]) for s in common], seed=steps)
@@ -442,15 +459,19 @@ def regime(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, f
     out = Path(out or Path('results') / Path(chain).stem)
     refuse_fewer(out / 'regime.json', len(rows), lambda j: len(j['rows']), 'rows', force)
     out.mkdir(parents=True, exist_ok=True)
+    has_matched, compare = any('matched' in r for r in rows), load_chain(chain).get('compare', [])
     res = {'chain': chain, 'target': {k: regime_target(rows, k) for k in (1, 2, 4, 8)},
-           **({'target_matched': {k: regime_target(rows, k, matched=True) for k in (1, 2, 4, 8)}} if any('matched' in r for r in rows) else {}),
+           **({'target_matched': {k: regime_target(rows, k, matched=True) for k in (1, 2, 4, 8)}} if has_matched else {}),
+           'pairs': {f"{a} / {b}": {'raw': {k: regime_pair(rows, a, b, k) for k in (1, 2, 4, 8)},
+                                     **({'matched': {k: regime_pair(rows, a, b, k, matched=True) for k in (1, 2, 4, 8)}} if has_matched else {})}
+                     for a, b in compare},
            'rows': [{k: v for k, v in r.items() if not k.startswith('sample_')} | ({'matched': {k: v for k, v in r['matched'].items()
                      if not k.startswith('sample_')}} if 'matched' in r else {}) for r in rows]}
     write_json(out / 'regime.json', res)
     keep = ('model', 'steps', 'stage', 'temperature', 'sample_nll', 'sample_weight', 'sample_words_valid', 'sample_words')
     scores = [{k: r[k] for k in keep if k in r} for r in rows] + [{**{k: r['matched'][k] for k in keep if k in r['matched']}, 'stage': r['stage'],
                                                                  'matched': True} for r in rows if 'matched' in r]
-    write_atomic(out / 'samples.json.gz', gzip.compress(json.dumps(scores).encode()))
+    write_atomic(out / 'samples.json.gz', gzip.compress(json.dumps(scores).encode(), mtime=0))   # the same rows, the same bytes
     regime_figure(rows, f"{chain}: quality against the coupling size").write_json(str(out / 'curves.json'))
     t = res['target'][2]
     if 'ratio' in t:

@@ -14,11 +14,11 @@ import torch
 
 # %% auto #0
 __all__ = ['EXPERIMENTS', 'MAX_SEED', 'check_choice', 'check_int', 'check_float', 'check_unique', 'check_name', 'Registry',
-           'patch_to', 'Experiment', 'register_experiment', 'experiment_of', 'Config', 'nested', 'seed_everything',
-           'stream_seed', 'check_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent', 'default_device',
-           'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'free_memory', 'check_memory', 'entropy',
-           'fault_point', 'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer', 'parse_json',
-           'flatten', 'differences', 'RunFolder', 'FolderLock']
+           'patch_to', 'Experiment', 'keeps_entry', 'register_experiment', 'experiment_of', 'Config', 'nested',
+           'seed_everything', 'stream_seed', 'check_seed', 'make_generator', 'cores', 'pid_alive', 'exit_with_parent',
+           'default_device', 'check_device', 'autocast', 'eval_mode', 'world', 'barrier', 'free_memory', 'check_memory',
+           'entropy', 'fault_point', 'data_dir', 'write_atomic', 'check_writable', 'write_json', 'refuse_fewer',
+           'parse_json', 'flatten', 'differences', 'RunFolder', 'FolderLock']
 
 # %% ../nbs/00_core.ipynb #cfc090f3
 def check_choice(name:str, # the argument's name, as the user typed it
@@ -100,18 +100,25 @@ class Experiment:
 
 EXPERIMENTS = Registry('experiment')
 
-def _same_definition(a, b) -> bool: return getattr(a, '__qualname__', a) == getattr(b, '__qualname__', b)
+def keeps_entry(old, new) -> bool:
+    "Whether a registry keeps `old` (a class or function) against `new`, the same definition executed again; refuses another one."
+    if old.__qualname__ != new.__qualname__: return None
+    # a source notebook run in a process that imported the package defines its classes again: the package's entry
+    # stays, or every later user of the process (another notebook, the runner) would get the notebook's copies
+    return old.__module__.startswith('imdm.') and not new.__module__.startswith('imdm.')
 
 def register_experiment(e:Experiment) -> Experiment:
-    "Add `e` to `EXPERIMENTS` (the same definition executed again replaces its entry)."
-    if e.name in EXPERIMENTS and not _same_definition(EXPERIMENTS[e.name].config, e.config):
-        raise ValueError(f"experiment {e.name!r} is taken by {EXPERIMENTS[e.name].config.__qualname__}")
+    "Add `e` to `EXPERIMENTS` (the same definition executed again: see `keeps_entry`)."
+    if e.name in EXPERIMENTS:
+        keep = keeps_entry(EXPERIMENTS[e.name].config, e.config)
+        if keep is None: raise ValueError(f"experiment {e.name!r} is taken by {EXPERIMENTS[e.name].config.__qualname__}")
+        if keep: return EXPERIMENTS[e.name]
     EXPERIMENTS[e.name] = e
     return e
 
 def experiment_of(config:type) -> Experiment:
-    "The registered experiment whose config class is `config`."
-    hits = [e for e in EXPERIMENTS.values() if e.config is config]
+    "The registered experiment whose config class is `config` (or a definition of it executed again)."
+    hits = [e for e in EXPERIMENTS.values() if e.config is config] or [e for e in EXPERIMENTS.values() if e.config.__qualname__ == config.__qualname__]
     if not hits: raise ValueError(f"{config.__qualname__} is the config of no registered experiment")
     return hits[0]
 

@@ -250,7 +250,7 @@ def run_batch(name:str, grid:list[dict], runs_dir:str|Path='runs', **kwargs) -> 
 # %% ../nbs/81_runner.ipynb #da37e76e
 def params_dir() -> Path: return Path(imdm.__file__).parent / 'params'
 
-CHAIN_KEYS, STAGE_KEYS = ['name', 'notes', 'shared', 'stages'], ['id', 'notebook', 'params', 'takes', 'notes']
+CHAIN_KEYS, STAGE_KEYS = ['name', 'notes', 'shared', 'stages', 'compare'], ['id', 'notebook', 'params', 'takes', 'notes']
 
 def check_chain(chain, where:str='the chain', notebook_paths:bool=False) -> dict:
     "`chain` if its layout is right: known keys, stages with unique identifier ids, packaged notebooks (paths only when `notebook_paths`), dict parameters."
@@ -262,6 +262,9 @@ def check_chain(chain, where:str='the chain', notebook_paths:bool=False) -> dict
     for k, v in shared.items():
         check_name('shared parameter', k)
         check_json_data(f"shared.{k}", v)
+    compare = chain.get('compare', [])          # pairs of evaluated students (IMDM, MDLM) that `imdm analyse regime` compares
+    if not (isinstance(compare, list) and all(isinstance(p, list) and len(p) == 2 and all(isinstance(m, str) and m for m in p) for p in compare)):
+        bad(f"compare={compare!r} must be a list of [IMDM student, MDLM student] pairs of evaluated model names")
     stages = chain.get('stages')
     if not isinstance(stages, list) or not stages: bad(f"stages={stages!r} must be a non-empty list of stages")
     seen = set()

@@ -15,7 +15,8 @@ from torch import nn, Tensor
 from safetensors.torch import save_file, load_file
 from tqdm.auto import tqdm
 
-from .core import (Config, Registry, check_choice, check_int, check_float, check_seed, eval_mode, fault_point, write_json, world, barrier, RunFolder,
+from .core import (Config, Registry, keeps_entry,
+                       check_choice, check_int, check_float, check_seed, eval_mode, fault_point, write_json, world, barrier, RunFolder,
                        differences, flatten)
 from .checkpoints import (model_spec, canonical_spec, build_model, atomic_dir, remove_stale_tmp, load_weights, safetensors_problem,
                               save_model, load_model)
@@ -401,9 +402,11 @@ class Distiller:
 DISTILLERS = Registry('distiller')   # filled as their modules are imported: imdm.sdtt, imdm.redi, imdm.di4c, ...
 
 def register_distiller(name:str, config:type, fit:Callable[..., TrainState]) -> Distiller:
-    "Add a method to `DISTILLERS` under `name` (the same definition executed again replaces its entry)."
-    if name in DISTILLERS and DISTILLERS[name].fit.__qualname__ != fit.__qualname__:
-        raise ValueError(f"distiller {name!r} is taken by {DISTILLERS[name].fit.__qualname__}")
+    "Add a method to `DISTILLERS` under `name` (the same definition executed again: see `keeps_entry`)."
+    if name in DISTILLERS:
+        keep = keeps_entry(DISTILLERS[name].fit, fit)
+        if keep is None: raise ValueError(f"distiller {name!r} is taken by {DISTILLERS[name].fit.__qualname__}")
+        if keep: return DISTILLERS[name]
     DISTILLERS[name] = Distiller(name, config, fit)
     return DISTILLERS[name]
 
