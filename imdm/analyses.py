@@ -400,9 +400,10 @@ def _pooled(seeds:dict) -> float: return ppl_of(*(torch.cat(x) for x in zip(*(ro
 
 def _compare(imdm:str, mdlm:str, by:dict, steps:int, bar:float, words_bar:float, matched:bool) -> dict:
     "Student `imdm` over student `mdlm` at `steps`: the Gen PPL ratio, seed-level where both have several seeds."
-    pooled, best = _pooled, {'imdm': imdm, 'mdlm': mdlm}
     a, b = by[imdm], by[mdlm]
     common = sorted(set(a) & set(b))
+    if len(common) <= 1: a, b = {min(a): a[min(a)]}, {min(b): b[min(b)]}   # one seed each: what is reported is what is compared
+    else: a, b = {s: a[s] for s in common}, {s: b[s] for s in common}
     if len(common) > 1:
         ratio, lo, hi = seed_ratio_ci([row_scores(a[s]) for s in common], [row_scores(b[s]) for s in common], seed=steps)
         per = [rows_ratio(a[s], b[s], steps)[0] for s in common]
@@ -411,7 +412,7 @@ def _compare(imdm:str, mdlm:str, by:dict, steps:int, bar:float, words_bar:float,
         ratio, lo, hi = rows_ratio(a[min(a)], b[min(b)], steps)
         per, how = [ratio], f"sample bootstrap, one training seed each ({min(a)}, {min(b)})"
     ent = lambda seeds: sum(r['entropy'] for r in seeds.values()) / len(seeds)
-    out = {'steps': steps, 'imdm': best['imdm'], 'mdlm': best['mdlm'], 'imdm_gen_ppl': pooled(a), 'mdlm_gen_ppl': pooled(b),
+    out = {'steps': steps, 'imdm': imdm, 'mdlm': mdlm, 'imdm_gen_ppl': _pooled(a), 'mdlm_gen_ppl': _pooled(b),
            'ratio': ratio, 'ci': [lo, hi], 'interval': how, 'seed_ratios': per, 'spread': [min(per), max(per)],
            'entropy_ratio': ent(a) / ent(b)}
     out['entropy_within_5pct'] = abs(out['entropy_ratio'] - 1) <= 0.05
