@@ -100,8 +100,8 @@ class Experiment:
 
 EXPERIMENTS = Registry('experiment')
 
-def keeps_entry(old, new) -> bool:
-    "Whether a registry keeps `old` (a class or function) against `new`, the same definition executed again; refuses another one."
+def keeps_entry(old, new) -> bool|None:
+    "Whether a registry keeps `old` (a class or function) against `new`, the same definition executed again; None for another one."
     if old.__qualname__ != new.__qualname__: return None
     # a source notebook run in a process that imported the package defines its classes again: the package's entry
     # stays, or every later user of the process (another notebook, the runner) would get the notebook's copies

@@ -92,6 +92,8 @@ CHAINS = [
     ('chain-unknown-key', {'stages': [{'id': 'a', 'notebook': 'lm_train'}], 'stagse': []}, "unknown keys ['stagse']"),
     ('chain-shared-not-dict', {'shared': [1], 'stages': [{'id': 'a', 'notebook': 'lm_train'}]}, 'shared=[1] must be an object'),
     ('chain-shared-bad-name', {'shared': {'a b': 1}, 'stages': [{'id': 'a', 'notebook': 'lm_train'}]}, "'a b' is not allowed"),
+    ('chain-compare-not-pairs', {'compare': ['IM-SDTT'], 'stages': [{'id': 'a', 'notebook': 'lm_train'}]}, "compare=['IM-SDTT'] must be a list of [IMDM student, MDLM student] pairs"),
+    ('chain-compare-triple', {'compare': [['a', 'b', 'c']], 'stages': [{'id': 'a', 'notebook': 'lm_train'}]}, 'pairs of evaluated model names'),
     ('stage-not-object', {'stages': ['lm_train']}, "stage 0 must be an object"),
     ('stage-no-id', {'stages': [{'notebook': 'lm_train'}]}, "stage 0 has no 'id'"),
     ('stage-id-space', {'stages': [{'id': 'my stage', 'notebook': 'lm_train'}]}, "'my stage' is not allowed"),
