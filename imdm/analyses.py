@@ -331,7 +331,7 @@ def row_side(r:dict) -> str|None:
     raise ValueError(f"row {r['model']!r} records no model kind and its name says neither IMDM nor MDLM: evaluate it again to record its kind")
 
 def regime_rows(chain:str, runs:str|Path='runs') -> list[dict]:
-    "Every finished evaluation row of a regime: its chain's eval stages, and its curve sweep's cells (models named with their cell)."
+    "Every finished evaluation row of a regime: its chain's eval stages, and its curve sweep's other cells (models named with their cell)."
     from imdm.sweeps import load_sweep, sweep_cells, cell_chain
     c = load_chain(chain)
     own = {folder: sid for sid, folder in cell_folders(c, runs).items() if sid.startswith('eval') and (folder / 'metrics.json').exists()}
@@ -342,7 +342,9 @@ def regime_rows(chain:str, runs:str|Path='runs') -> list[dict]:
         folder = cell_folders(cell_chain(c, overrides), runs)[sweep['report']['stage']]
         if not (folder / 'metrics.json').exists(): continue
         swept.add(folder)                                                              # the chain's own cell is read once, as a cell
-        rows += [{**r, 'model': f"{r['model']} [{cell}]", 'base_model': r['model'], 'cell': cell, 'pairs': overrides.get('imdm_redi_gate.redi.pairs'),
+        mine = folder in own                   # ... and keeps the names its stage gave: its rows pool with the chain's seeds of them
+        rows += [{**r, 'model': r['model'] if mine else f"{r['model']} [{cell}]", 'base_model': r['model'], 'cell': cell,
+                  'pairs': overrides.get('imdm_redi_gate.redi.pairs'),
                   'train_steps': (overrides.get('imdm_redi_gate.train') or {}).get('steps'), 'stage': sweep['report']['stage']}
                  for r in json.loads((folder / 'metrics.json').read_text())['rows']]
     for folder, sid in own.items():
