@@ -14,10 +14,10 @@ import imdm.lm_experiment, imdm.synthetic_experiment     # noqa: F401  they regi
 
 # %% auto #0
 __all__ = ['WAIT_POLL_S', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'PRODUCTS', 'experiments_dir', 'experiment_path',
-           'run_key', 'check_json_data', 'check_params', 'config_class', 'RunResult', 'stop_kernels', 'run_experiment',
-           'run_batch', 'params_dir', 'check_chain', 'absolute_paths', 'load_chain', 'chain_params', 'stage_needs',
-           'run_graph', 'check_refs', 'record_skip', 'run_chain', 'stage_threads', 'threads_note', 'gather',
-           'folder_state', 'runs_table']
+           'run_key', 'check_json_data', 'check_params', 'config_class', 'RunResult', 'stop_kernels', 'start_record',
+           'finish_record', 'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths', 'load_chain',
+           'chain_params', 'stage_needs', 'run_graph', 'check_refs', 'record_skip', 'run_chain', 'stage_threads',
+           'threads_note', 'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -148,6 +148,20 @@ def _attempts(folder:Path) -> list:
     try: return json.loads(RunFolder(folder).status.read_text()).get('attempts', [])
     except (OSError, ValueError): return []
 
+def start_record(folder:Path, name:str, params:dict, attempts:list|None=None) -> dict:
+    "Write `params.json` and a running `status.json` into `folder`, as every entry point does; the status to `finish_record`."
+    write_json(RunFolder(folder).params, params, default=str)
+    status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
+              'host': socket.gethostname(), 'pid': os.getpid(), 'attempts': _attempts(folder) if attempts is None else attempts}
+    write_json(RunFolder(folder).status, {**status, 'status': 'running'}, default=str)
+    return status
+
+def finish_record(folder:Path, status:dict, outcome:str, seconds:float, error:str|None=None):
+    "Record how the attempt `start_record` began ended ('done', 'failed' or 'interrupted'), after the earlier ones."
+    attempts = [*status['attempts'], {'started': status['started'], 'seconds': seconds, 'status': outcome}]
+    write_json(RunFolder(folder).status, {**status, 'status': outcome, 'seconds': sum(a['seconds'] for a in attempts),
+                                          'attempts': attempts, 'error': error}, default=str)
+
 def _local_runner(st:dict) -> int|None:
     "The pid of the process of this machine that a run's status says is running it, if it says so."
     pid = st.get('pid')
@@ -208,10 +222,7 @@ def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, lo
     import papermill as pm
     if name in EXPERIMENTS and not any(isinstance(f, _KnownParameters) for f in logging.getLogger('papermill').filters):
         logging.getLogger('papermill').addFilter(_KnownParameters())          # templates declare only some names; the config class knows all
-    write_json(RunFolder(folder).params, params, default=str)
-    status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
-              'host': socket.gethostname(), 'pid': os.getpid()}
-    write_json(RunFolder(folder).status, {**status, 'status': 'running', 'attempts': attempts}, default=str)
+    status = start_record(folder, name, params, attempts)
     resumes = name in EXPERIMENTS and EXPERIMENTS[name].resumable
     again = f"running again in its folder ({'it resumes from its checkpoints' if resumes else 'this experiment starts over'})"
     log(f"{key}: {again if resumed else 'running'} {name}")
@@ -233,9 +244,7 @@ def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, lo
         if isinstance(e, KeyboardInterrupt): stop_kernels()                    # this thread was interrupted: its kernel goes too
         # nbclient's cell task, abandoned by the interrupt, would print the kernel's whole traceback when it is collected
         if interrupt: logging.getLogger('asyncio').setLevel(logging.CRITICAL)
-    attempts = [*attempts, {'started': status['started'], 'seconds': result.seconds, 'status': result.status}]
-    write_json(RunFolder(folder).status, {**status, 'status': result.status, 'seconds': sum(a['seconds'] for a in attempts),
-                                    'attempts': attempts, 'error': result.error}, default=str)
+    finish_record(folder, status, result.status, result.seconds, result.error)
     log(f"{key}: {result.status} in {result.seconds:.0f} s" + (f"\n{result.error}" if result.error else ''))
     if result.status == 'interrupted': raise KeyboardInterrupt
     return result

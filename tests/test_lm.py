@@ -47,6 +47,9 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
     p = params(tmp_path)
     out = stage(['train', str(p), '--out', str(tmp_path / 'straight')])
     assert out.returncode == 0, out.stderr[-3000:]
+    status = json.loads((tmp_path / 'straight' / 'status.json').read_text())          # recorded as `imdm run` records its runs
+    assert (status['experiment'], status['status'], len(status['attempts'])) == ('lm_train', 'done', 1), status
+    assert json.loads((tmp_path / 'straight' / 'params.json').read_text()) == json.loads(p.read_text())
 
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     proc = subprocess.Popen([str(SCRIPT), 'stage', 'train', str(p), '--out', str(tmp_path / 'killed')],
