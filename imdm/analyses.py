@@ -12,7 +12,7 @@ import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
 
-from .core import write_json, write_atomic, refuse_fewer
+from .core import write_json, write_atomic, refuse_fewer, RunFolder
 from .checkpoints import load_model, model_path
 from .data import DataConfig, TokenBlocks
 from .evaluation import (gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of,
@@ -42,7 +42,7 @@ def gather_chains(runs:str|Path, names:list[str]) -> dict:
     for name in names:
         chain = load_chain(name)
         for sid, folder in cell_folders(chain, runs).items():
-            f = folder / 'metrics.json'
+            f = RunFolder(folder).metrics
             if not f.exists():
                 missing.append(f"{chain.get('name', name)}:{sid}")
                 continue
@@ -52,7 +52,7 @@ def gather_chains(runs:str|Path, names:list[str]) -> dict:
                 if k in m: entry[k] = m[k]
             stages[f"{chain.get('name', name)}:{sid}"] = entry
             if m.get('stage') == 'eval':
-                draws = json.loads((folder / 'params.json').read_text()).get('draws', 'independent')
+                draws = json.loads(RunFolder(folder).params.read_text()).get('draws', 'independent')
                 rows += [{**r, 'stage': sid, 'draws': draws} for r in m['rows']]
     return {'rows': rows, 'stages': stages, 'missing': missing}
 
@@ -194,8 +194,8 @@ def write_chain(runs:str|Path, name:str, out:str|Path|None=None, log=print, pair
 # %% ../nbs/84_analyses.ipynb #9d48e828
 def _same_judge(eval_run:str|Path, stages:Path):
     "Refuse a comparison across judges: the eval's judge must be the training the committed gathering recorded under its folder name."
-    judge = Path(json.loads((Path(eval_run) / 'params.json').read_text())['judge'])
-    now = json.loads((judge / 'metrics.json').read_text())['final_val_ppl (EMA)']
+    judge = Path(json.loads(RunFolder(eval_run).params.read_text())['judge'])
+    now = json.loads(RunFolder(judge).metrics.read_text())['final_val_ppl (EMA)']
     then = [s['final_val_ppl (EMA)'] for s in json.loads(stages.read_text()).values() if s.get('folder') == judge.name and 'final_val_ppl (EMA)' in s]
     if not then: raise ValueError(f"{stages} records no judge {judge.name}: the committed rows were scored by another judge")
     if any(abs(v - now) > 1e-6 * now for v in then):
@@ -205,8 +205,8 @@ def _same_judge(eval_run:str|Path, stages:Path):
 def committed_ratios(eval_run:str|Path, baselines:list[str], committed:str|Path='results/wikitext2-draws/samples.json.gz',
                      out:str|Path|None=None, log=print) -> list[dict]:
     "Each row of a re-measured evaluation over the committed rows `baselines` at its step count: Gen PPL ratio and 95% interval."
-    if not (Path(eval_run) / 'metrics.json').exists(): raise ValueError(f"{eval_run} is not a finished evaluation run (it has no metrics.json)")
-    m = json.loads((Path(eval_run) / 'metrics.json').read_text())
+    if not RunFolder(eval_run).metrics.exists(): raise ValueError(f"{eval_run} is not a finished evaluation run (it has no metrics.json)")
+    m = json.loads(RunFolder(eval_run).metrics.read_text())
     if m.get('stage') != 'eval': raise ValueError(f"{eval_run} is a finished {m.get('stage', 'unknown')!r} stage, not an evaluation")
     rows = m['rows']
     _same_judge(eval_run, Path(committed).with_name('stages.json'))
@@ -295,9 +295,9 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, fo
     where, by_id, res = cell_folders(c, runs), {s['id']: s for s in c['stages']}, {'chain': chain}
     if missing := [s for s in GATE_STAGES.values() if s not in by_id]:
         raise ValueError(f"chain {chain!r} has no stage {missing}: the gates read {list(GATE_STAGES.values())}")
-    done = lambda sid: (where[sid] / 'metrics.json').exists()
+    done = lambda sid: RunFolder(where[sid]).metrics.exists()
     if done(GATE_STAGES['teacher_eval']):
-        res['few_step_gap'] = few_step_gap(json.loads((where[GATE_STAGES['teacher_eval']] / 'metrics.json').read_text())['rows'])
+        res['few_step_gap'] = few_step_gap(json.loads(RunFolder(where[GATE_STAGES['teacher_eval']]).metrics.read_text())['rows'])
         g = res['few_step_gap']
         log(f"gate 1, the teacher's few-step gap: 2-step Gen PPL {g['gen_ppl_2']:.2f} over {g['many_steps']}-step {g['gen_ppl_many']:.2f} "
             f"= {g['gap']:.2f} (needs {GAP_BAR}): {'passes' if g['passes'] else 'FAILS'}")
@@ -306,7 +306,7 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, fo
         imdm, mdlm = (load_model(model_path(where[GATE_STAGES[k]])).eval() for k in ('imdm', 'mdlm'))
         p = by_id[GATE_STAGES['imdm']]['params']
         teacher = load_model(model_path(where[p['teacher'][1:]])).eval()
-        cp = json.loads((where[p['coupling'][1:]] / 'params.json').read_text())
+        cp = json.loads(RunFolder(where[p['coupling'][1:]]).params.read_text())
         res['generalisation'] = g = generalisation_gate(imdm, mdlm, teacher, cp)
         log(f"gate 2, generalisation: on {g['pairs']} fresh pairs the IMDM ReDi student's source loss is {g['imdm_source_loss']:.4f} nats per token, "
             f"the MDLM ReDi student's {g['mdlm_source_loss']:.4f}: difference {g['difference']:+.4f} [{g['difference_ci'][0]:+.4f}, "
@@ -334,21 +334,21 @@ def regime_rows(chain:str, runs:str|Path='runs') -> list[dict]:
     "Every finished evaluation row of a regime: its chain's eval stages, and its curve sweep's other cells (models named with their cell)."
     from imdm.sweeps import load_sweep, sweep_cells, cell_chain
     c = load_chain(chain)
-    own = {folder: sid for sid, folder in cell_folders(c, runs).items() if sid.startswith('eval') and (folder / 'metrics.json').exists()}
+    own = {folder: sid for sid, folder in cell_folders(c, runs).items() if sid.startswith('eval') and RunFolder(folder).metrics.exists()}
     try: sweep = load_sweep(f"{chain}-curves")
     except ValueError: sweep = None
     rows, swept = [], set()
     for cell, overrides in (sweep_cells(sweep).items() if sweep else []):
         folder = cell_folders(cell_chain(c, overrides), runs)[sweep['report']['stage']]
-        if not (folder / 'metrics.json').exists(): continue
+        if not RunFolder(folder).metrics.exists(): continue
         swept.add(folder)                                                              # the chain's own cell is read once, as a cell
         mine = folder in own                   # ... and keeps the names its stage gave: its rows pool with the chain's seeds of them
         rows += [{**r, 'model': r['model'] if mine else f"{r['model']} [{cell}]", 'base_model': r['model'], 'cell': cell,
                   'pairs': overrides.get('imdm_redi_gate.redi.pairs'),
                   'train_steps': (overrides.get('imdm_redi_gate.train') or {}).get('steps'), 'stage': sweep['report']['stage']}
-                 for r in json.loads((folder / 'metrics.json').read_text())['rows']]
+                 for r in json.loads(RunFolder(folder).metrics.read_text())['rows']]
     for folder, sid in own.items():
-        if folder not in swept: rows += [{**r, 'stage': sid} for r in json.loads((folder / 'metrics.json').read_text())['rows']]
+        if folder not in swept: rows += [{**r, 'stage': sid} for r in json.loads(RunFolder(folder).metrics.read_text())['rows']]
     return merge_matched(rows)
 
 def merge_matched(rows:list[dict]) -> list[dict]:
@@ -523,11 +523,11 @@ def redi_noise(coupling_run:str, runs:dict[str, tuple], out:str|Path|None='resul
     for name, (mdlm_run, imdm_run, *ev) in runs.items():
         r = {'noise_reliance': noise_reliance(load_model(model_path(imdm_run)).eval(), LogLinear(), coupling, batch_size=64)}
         for k, run in (('MDLM', mdlm_run), ('IMDM', imdm_run)):
-            m = json.loads((Path(run) / 'metrics.json').read_text())
+            m = json.loads(RunFolder(run).metrics.read_text())
             p = json.loads((model_path(run) / 'config.json').read_text())['params']['train']
             r[k] = {'steps': m['steps'], 'lr': p['lr'], 'minutes': m['seconds'] / 60, 'loss': [[h['step'], h['loss']] for h in m['history']]}
         if ev:
-            ev_rows = json.loads((Path(ev[0]) / 'metrics.json').read_text())['rows']
+            ev_rows = json.loads(RunFolder(ev[0]).metrics.read_text())['rows']
             r['gen_ppl_2_steps'] = {row['model']: {'gen_ppl': row['gen_ppl'], 'entropy': row['entropy']}
                                     for row in ev_rows if row['steps'] == 2 and 'ReDi' in row['model']}
         res[name] = r
@@ -563,7 +563,7 @@ def sdtt_divergence(teacher_run:str, bwd_run:str, fwd_run:str, eval_runs:list[st
     load = lambda p: load_model(model_path(p)).eval()
     stats = x_theta_stats(load(teacher_run), {'kl-bwd': load(bwd_run), 'kl-fwd': load(fwd_run)}, val(0)[0])
     rows = {r['model']: {'gen_ppl': r['gen_ppl'], 'entropy': r['entropy']}
-            for e in eval_runs for r in json.loads((Path(e) / 'metrics.json').read_text())['rows']}
+            for e in eval_runs for r in json.loads(RunFolder(e).metrics.read_text())['rows']}
     res = {'what': 'one SDTT round (teacher 4 steps -> student 2 steps, 150 optimizer steps, batch 16) from the wikitext2-cpu teacher, MDLM student; '
                    'Gen PPL at 2 steps (256 samples, the preset judge); x_theta on one validation batch',
            'gen_ppl_2_steps': rows, 'x_theta': stats}

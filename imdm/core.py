@@ -401,9 +401,16 @@ class RunFolder:
     def model(self) -> Path: return self.root/'model'                 # the stage's final model (config.json and weights)
     @property
     def figures(self) -> Path: return self.root/'figures'             # plotly figures as JSON
+    @property
+    def rounds(self) -> Path: return self.root/'rounds'               # each distillation round's student that teaches the next
+    @property
+    def notebook(self) -> Path: return self.root/'notebook.ipynb'     # the template as it ran, with its outputs
     def round(self, r:int) -> Path:
         "The student after distillation round `r` (0-based)."
-        return self.root/'rounds'/f'round_{check_int("round", r, 0)}'
+        return self.rounds/f'round_{check_int("round", r, 0)}'
+    def seed_models(self, seed:int|None=None) -> Path:
+        "The synthetic experiment's saved models: all of them (`seed=None`), or those of training seed `seed`."
+        return self.root/'models' if seed is None else self.root/'models'/f'seed{check_int("seed", seed, 0)}'
     def coupling(self, r:int|None=None) -> Path:
         "A coupling's shards: the stage's own (`r=None`), or the one ReDi made for round `r`."
         return self.root/'coupling' if r is None else self.root/'coupling'/f'round_{check_int("round", r, 0)}'

@@ -78,7 +78,7 @@ RESUME_FREE_SETTINGS = ('device', 'data.cache_dir', 'train.steps', 'train.progre
 def has_progress(out:str|Path) -> bool:
     "Whether a stage folder holds work a resume would go on from: training checkpoints, finished rounds or coupling shards."
     f = RunFolder(out)
-    return any(f.checkpoints.glob('step_*')) or (f.root/'rounds').is_dir() or any(f.coupling().rglob('shard_*'))
+    return any(f.checkpoints.glob('step_*')) or f.rounds.is_dir() or any(f.coupling().rglob('shard_*'))
 
 def resume_problem(out:str|Path, stage:str, settings:dict) -> str|None:
     "Why `out` cannot go on with these settings (its stage started with others, each named), or None (also when it holds no work yet)."

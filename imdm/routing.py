@@ -12,7 +12,7 @@ from torch import Tensor
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .core import make_generator
+from .core import make_generator, RunFolder
 from .denoisers import Denoiser
 from .forward import NoiseSpec
 from .metrics import token_probs
@@ -27,25 +27,25 @@ __all__ = ['COLOURS', 'run_task', 'run_draws', 'run_seeds', 'round_models', 'bas
 # %% ../nbs/90_routing.ipynb #a3357df4
 def run_task(run_dir:str|Path) -> SyntheticTask:
     "The task of a synthetic run folder (from its metrics.json)."
-    m = json.loads((Path(run_dir)/'metrics.json').read_text())['params']
+    m = json.loads(RunFolder(run_dir).metrics.read_text())['params']
     return make_task(m['task'], **m['task_args'])
 
 def run_draws(run_dir:str|Path) -> str:
     "How the run's samplers drew: 'independent' or 'noise' (runs made before the option drew independently)."
-    return json.loads((Path(run_dir)/'metrics.json').read_text())['params'].get('draws', 'independent')
+    return json.loads(RunFolder(run_dir).metrics.read_text())['params'].get('draws', 'independent')
 
 def run_seeds(run_dir:str|Path) -> list[int]:
-    return sorted(int(p.name[4:]) for p in (Path(run_dir)/'models').glob('seed*'))
+    return sorted(int(p.name[4:]) for p in RunFolder(run_dir).seed_models().glob('seed*'))
 
 def round_models(run_dir:str|Path, seed:int) -> list[Denoiser]:
     "The IMDM ReDi student after each round (round 1 first)."
-    folders = sorted((Path(run_dir)/'models'/f'seed{seed}').glob(STUDENTS['IMDM ReDi'].round_folder('*')), key=lambda p: int(p.name.rsplit('_', 1)[1]))
+    folders = sorted(RunFolder(run_dir).seed_models(seed).glob(STUDENTS['IMDM ReDi'].round_folder('*')), key=lambda p: int(p.name.rsplit('_', 1)[1]))
     if not folders: raise FileNotFoundError(f"no IMDM ReDi rounds under {run_dir}/models/seed{seed}: was the run made with 'IMDM ReDi'?")
     return [load_model(f).eval() for f in folders]
 
 def baseline_model(run_dir:str|Path, seed:int) -> Denoiser:
     "The MDM to compare with: MDM ReDi when the run has it, else the MDM teacher."
-    base = Path(run_dir)/'models'/f'seed{seed}'
+    base = RunFolder(run_dir).seed_models(seed)
     mdm = base/STUDENTS['MDM ReDi'].folder
     return load_model(mdm if mdm.exists() else base/model_folder(TEACHER)).eval()
 

@@ -229,7 +229,7 @@ def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, lo
     try:
         # the kernel starts in `folder` through nbclient's resources, not papermill's `cwd`, which changes the
         # directory of this whole process and so of every other run side by side (`run_chain(jobs=2)`)
-        pm.execute_notebook(str(src), str(folder / 'notebook.ipynb'), parameters=params,
+        pm.execute_notebook(str(src), str(RunFolder(folder).notebook), parameters=params,
                             resources={'metadata': {'path': str(folder.resolve())}}, stdout_file=_Lines(log),
                             progress_bar=progress, log_output=False, kernel_name='python3', kernel_manager_class=_kernel_manager(threads))
         ok = RunFolder(folder).metrics.exists()

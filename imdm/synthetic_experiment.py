@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .core import (Config, Experiment, register_experiment,
+from .core import (Config, Experiment, RunFolder, register_experiment,
                        check_choice, check_float, check_int, check_unique, check_device, cores, make_generator, default_device, write_json,
                        exit_with_parent, check_seed)
 from .dit import DiT, dit_config, DIT_PRESETS
@@ -268,7 +268,7 @@ def _job(p_dict:dict, seed:int, group:tuple, first:bool, out_dir:str|None, threa
     task = make_task(p.task, **p.task_args)
     want = [m for m in MODELS if m in p.models and (m in group or (first and m == TEACHER))]
     def save(name, m):
-        if out_dir is not None and (first or name != TEACHER): save_model(m, Path(out_dir)/'models'/f'seed{seed}'/model_folder(name))
+        if out_dir is not None and (first or name != TEACHER): save_model(m, RunFolder(out_dir).seed_models(seed)/model_folder(name))
     models = distil(task, train_teacher(task, p, seed), p.replace(models=[TEACHER, *(m for m in want if m != TEACHER)]), seed, on_model=save)
     return {'metrics': {name: evaluate(models[name], task, p, seed) for name in want},
             'routing': {name: routing_table(models[name], task, seed) for name in (TEACHER, 'IMDM ReDi') if name in want},
@@ -311,7 +311,7 @@ def run_synthetic(p:SyntheticParams, out_dir:str|Path|None=None, log=print,
               'table2': routing, 'wall_seconds': time.perf_counter() - t0, 'workers': workers,
               'estimator': 'factorization error = KL(p_data || p_gen); independent draws: p_gen exact over sequences and sampler randomness, '
                            'IMDM: Monte Carlo over n_noise mask-state draws; noise-driven draws: frequencies over n_noise draws (jackknife s.e.)'}
-    if out_dir is not None: write_json(Path(out_dir)/'metrics.json', result)
+    if out_dir is not None: write_json(RunFolder(out_dir).metrics, result)
     return result
 
 register_experiment(Experiment('synthetic', SyntheticParams, resumable=False,      # a killed run starts over (it takes minutes)
