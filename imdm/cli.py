@@ -311,21 +311,11 @@ def _stage(args) -> int:
     lock, rank = FolderLock(out), int(os.environ.get('RANK', '0'))                     # torchrun's rank: its process group starts later
     if rank == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
     _starting(args)
-    from imdm.runner import start_record, finish_record
-    record = start_record(out, stages[args.stage].name, params) if rank == 0 else None   # as `imdm run` records its runs
-    t0, outcome, error = time.perf_counter(), 'failed', None
+    from imdm.runner import recorded
     try:
-        metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
-        outcome = 'done'
-    except KeyboardInterrupt:
-        outcome, error = 'interrupted', 'interrupted; the same command resumes it'
-        raise
-    except Exception as e:
-        error = str(e).strip() or repr(e)
-        raise
-    finally:
-        if record is not None: finish_record(out, record, outcome, time.perf_counter() - t0, error)
-        lock.release()
+        with recorded(out, stages[args.stage].name, params, write=rank == 0):               # as `imdm run` records its runs
+            metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
+    finally: lock.release()
     if world()[0] == 0: print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
     return 0
 

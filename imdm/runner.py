@@ -5,6 +5,7 @@
 # %% ../nbs/81_runner.ipynb #e7d8f727
 from __future__ import annotations
 import hashlib, json, logging, math, os, signal, socket, threading, time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,9 @@ import imdm.lm_experiment, imdm.synthetic_experiment     # noqa: F401  they regi
 # %% auto #0
 __all__ = ['WAIT_POLL_S', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'PRODUCTS', 'experiments_dir', 'experiment_path',
            'run_key', 'check_json_data', 'check_params', 'config_class', 'RunResult', 'stop_kernels', 'start_record',
-           'finish_record', 'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths', 'load_chain',
-           'chain_params', 'stage_needs', 'run_graph', 'check_refs', 'record_skip', 'run_chain', 'stage_threads',
-           'threads_note', 'gather', 'folder_state', 'runs_table']
+           'finish_record', 'recorded', 'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths',
+           'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'check_refs', 'record_skip', 'run_chain',
+           'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -161,6 +162,23 @@ def finish_record(folder:Path, status:dict, outcome:str, seconds:float, error:st
     attempts = [*status['attempts'], {'started': status['started'], 'seconds': seconds, 'status': outcome}]
     write_json(RunFolder(folder).status, {**status, 'status': outcome, 'seconds': sum(a['seconds'] for a in attempts),
                                           'attempts': attempts, 'error': error}, default=str)
+
+@contextmanager
+def recorded(folder:Path, name:str, params:dict, write:bool=True):
+    "Record the attempt the block makes in `folder` (unless not `write`): running, then done, failed or interrupted; errors go on."
+    status = start_record(folder, name, params) if write else None
+    t0, outcome, error = time.perf_counter(), 'failed', None
+    try:
+        yield
+        outcome = 'done'
+    except KeyboardInterrupt:
+        outcome, error = 'interrupted', 'interrupted; the same command resumes it'
+        raise
+    except Exception as e:
+        error = str(e).strip() or repr(e)
+        raise
+    finally:
+        if status is not None: finish_record(folder, status, outcome, time.perf_counter() - t0, error)
 
 def _local_runner(st:dict) -> int|None:
     "The pid of the process of this machine that a run's status says is running it, if it says so."
