@@ -18,11 +18,11 @@ from .data import DataConfig, TokenBlocks
 from .evaluation import (gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows_ratio, quality_figure, bootstrap_ci, ppl_of,
                              nearest_overlap, seed_ratio_ci)
 from .forward import Noised
-from .lm_experiment import load_judge, open_data
+from .lm_experiment import load_judge, open_data, schedule_of
 from .redi import Coupling, ReDiConfig, completion_recall, load_coupling, make_coupling, noise_reliance, source_loss
 from .runner import load_chain
 from .samplers import Ancestral, generate, sample
-from .schedules import LogLinear
+from .schedules import LogLinear, Schedule, make_schedule
 from .divergences import kl, log_probs
 from .sdtt import teacher_targets
 from .sweeps import cell_folders
@@ -30,10 +30,10 @@ from .sweeps import cell_folders
 # %% auto #0
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios',
            'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
-           'committed_ratios', 'shuffled', 'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap',
-           'generalisation_gate', 'gates', 'is_imdm_row', 'row_side', 'regime_rows', 'merge_matched', 'regime_target',
-           'regime_pair', 'regime_figure', 'regime', 'recall_own_and_shuffled', 'small_coupling', 'redi_noise',
-           'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
+           'committed_ratios', 'shuffled', 'schedule_at', 'pair_measures', 'generalisation', 'pair_losses',
+           'few_step_gap', 'generalisation_gate', 'gates', 'is_imdm_row', 'row_side', 'regime_rows', 'merge_matched',
+           'regime_target', 'regime_pair', 'regime_figure', 'regime', 'recall_own_and_shuffled', 'small_coupling',
+           'redi_noise', 'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -228,9 +228,12 @@ def shuffled(c:Coupling) -> Coupling:
     "The coupling with each pair's noise taken from another pair."
     return Coupling(c.z1, c.eta[torch.randperm(len(c), generator=torch.Generator().manual_seed(0))], c.x0, c.t)
 
-def pair_measures(model, c:Coupling, draws:str) -> dict:
+def schedule_at(run) -> Schedule:
+    "The noise schedule the model saved in `run` (a stage folder or model folder) was trained with."
+    return make_schedule(schedule_of(str(run)))
+
+def pair_measures(model, c:Coupling, draws:str, sch:Schedule=LogLinear()) -> dict:
     "Source loss with the pairs' own noise and with shuffled noise, and 2-step recall."
-    sch = LogLinear()
     return {'source_loss': source_loss(model, sch, c, 64), 'shuffled_noise_loss': source_loss(model, sch, shuffled(c), 64),
             'recall_2step': completion_recall(model, sch, c, 2, draws, batch_size=64)}
 
@@ -246,15 +249,15 @@ def generalisation(runs:str|Path='runs', stages=('imdm_redi_noise',), chain:str=
         p, t0 = by_id[sid]['params'], time.perf_counter()
         rc = ReDiConfig.from_dict(p['redi'])
         student = load_model(model_path(where[sid])).eval()
-        teacher = load_model(model_path(where[p['teacher'][1:]])).eval()
+        teacher, sch = load_model(model_path(where[p['teacher'][1:]])).eval(), schedule_at(where[sid])
         train = load_coupling(where[p['coupling'][1:]] / 'coupling')[:n]
-        fresh = make_coupling(teacher, LogLinear(), rc.sampler(), n, train.x0.shape[1], student.noise, seed=0, shard_size=n,
+        fresh = make_coupling(teacher, sch, rc.sampler(), n, train.x0.shape[1], student.noise, seed=0, shard_size=n,
                              stream='fresh-pairs')
-        res[sid] = {'pairs': n, 'draws': rc.draws, 'training_pairs': pair_measures(student, train, rc.draws),
-                    'fresh_pairs': pair_measures(student, fresh, rc.draws),
+        res[sid] = {'pairs': n, 'draws': rc.draws, 'training_pairs': pair_measures(student, train, rc.draws, sch),
+                    'fresh_pairs': pair_measures(student, fresh, rc.draws, sch),
                     # the MDLM teacher cannot read noise: its source loss is the completions' marginal cross-entropy
-                    'teacher': {k: {'source_loss': source_loss(teacher, LogLinear(), x, 64),
-                                    'recall_2step': completion_recall(teacher, LogLinear(), x, 2, 'independent', batch_size=64)}
+                    'teacher': {k: {'source_loss': source_loss(teacher, sch, x, 64),
+                                    'recall_2step': completion_recall(teacher, sch, x, 2, 'independent', batch_size=64)}
                                 for k, x in (('training_pairs', train), ('fresh_pairs', fresh))},
                     'seconds': time.perf_counter() - t0}
         log(f"{sid}: {json.dumps(res[sid])}")
@@ -266,9 +269,9 @@ GATE_STAGES = {'teacher_eval': 'eval_teacher', 'imdm': 'imdm_redi_gate', 'mdlm':
 GAP_BAR = 1.5                                                                     # 2-step Gen PPL over many-step, at least
 
 @torch.no_grad()
-def pair_losses(model, c:Coupling, batch_size:int=64) -> Tensor:
+def pair_losses(model, c:Coupling, batch_size:int=64, sch:Schedule=LogLinear()) -> Tensor:
     "Per pair: the model's NELBO per token of the completion at its source, (N,) float64."
-    return torch.tensor([source_loss(model, LogLinear(), c[i:i + 1], 1) for i in range(len(c))], dtype=torch.float64)
+    return torch.tensor([source_loss(model, sch, c[i:i + 1], 1) for i in range(len(c))], dtype=torch.float64)
 
 def few_step_gap(rows:list[dict]) -> dict:
     "The teacher's 2-step Gen PPL over its Gen PPL at the most steps evaluated."
@@ -279,15 +282,15 @@ def few_step_gap(rows:list[dict]) -> dict:
     return {'many_steps': many, 'gen_ppl_2': by[2]['gen_ppl'], 'gen_ppl_many': by[many]['gen_ppl'], 'gap': gap, 'passes': gap >= GAP_BAR,
             'by_steps': {k: {m: r[m] for m in ('gen_ppl', 'entropy', 'word_validity', 'bpc') if m in r} for k, r in sorted(by.items())}}
 
-def generalisation_gate(imdm, mdlm, teacher, coupling_params:dict, n:int=256, seed:int=0) -> dict:
+def generalisation_gate(imdm, mdlm, teacher, coupling_params:dict, n:int=256, seed:int=0, sch:Schedule=LogLinear()) -> dict:
     "Source losses of the IMDM and MDLM ReDi students on `n` fresh pairs of the coupling's recipe, and their paired difference."
     rc = ReDiConfig.from_dict(coupling_params['redi'])
     L = teacher.backbone.config.length
-    fresh = make_coupling(teacher, LogLinear(), rc.sampler(), n, L, imdm.noise, seed=seed, shard_size=n, stream='fresh-pairs')
-    a, b = pair_losses(imdm, fresh), pair_losses(mdlm, fresh)
+    fresh = make_coupling(teacher, sch, rc.sampler(), n, L, imdm.noise, seed=seed, shard_size=n, stream='fresh-pairs')
+    a, b = pair_losses(imdm, fresh, sch=sch), pair_losses(mdlm, fresh, sch=sch)
     lo, hi = bootstrap_ci(lambda d: d.mean().item(), a - b, seed=seed)
     return {'pairs': n, 'imdm_source_loss': a.mean().item(), 'mdlm_source_loss': b.mean().item(), 'difference': (a - b).mean().item(),
-            'difference_ci': [lo, hi], 'passes': hi < 0, 'imdm_noise_reliance': noise_reliance(imdm, LogLinear(), fresh, 64)}
+            'difference_ci': [lo, hi], 'passes': hi < 0, 'imdm_noise_reliance': noise_reliance(imdm, sch, fresh, 64)}
 
 def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, force:bool=False) -> dict:
     "Both gates of a regime, from its finished stages; written to `results/<chain>/gates.json`."
@@ -307,7 +310,7 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, fo
         p = by_id[GATE_STAGES['imdm']]['params']
         teacher = load_model(model_path(where[p['teacher'][1:]])).eval()
         cp = json.loads(RunFolder(where[p['coupling'][1:]]).params.read_text())
-        res['generalisation'] = g = generalisation_gate(imdm, mdlm, teacher, cp)
+        res['generalisation'] = g = generalisation_gate(imdm, mdlm, teacher, cp, sch=schedule_at(where[p['teacher'][1:]]))
         log(f"gate 2, generalisation: on {g['pairs']} fresh pairs the IMDM ReDi student's source loss is {g['imdm_source_loss']:.4f} nats per token, "
             f"the MDLM ReDi student's {g['mdlm_source_loss']:.4f}: difference {g['difference']:+.4f} [{g['difference_ci'][0]:+.4f}, "
             f"{g['difference_ci'][1]:+.4f}]: {'passes' if g['passes'] else 'FAILS'}")
@@ -488,12 +491,12 @@ def regime(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, f
 
 # %% ../nbs/84_analyses.ipynb #7dfff44e
 @torch.no_grad()
-def recall_own_and_shuffled(model, c:Coupling, steps:int=2, seed:int=0) -> tuple[float, float]:
+def recall_own_and_shuffled(model, c:Coupling, steps:int=2, seed:int=0, sch:Schedule=LogLinear()) -> tuple[float, float]:
     "Positions where samples from the coupling's sources match its completions: with each pair's noise, and with the noise shuffled."
     g = torch.Generator().manual_seed(seed)
-    own = sample(model, LogLinear(), Ancestral(steps=steps), Noised(c.z1, c.eta), c.t, g).x
+    own = sample(model, sch, Ancestral(steps=steps), Noised(c.z1, c.eta), c.t, g).x
     eta = None if c.eta is None else c.eta[torch.randperm(len(c), generator=torch.Generator().manual_seed(1))]
-    other = sample(model, LogLinear(), Ancestral(steps=steps), Noised(c.z1, eta), c.t, g).x
+    other = sample(model, sch, Ancestral(steps=steps), Noised(c.z1, eta), c.t, g).x
     return (own == c.x0).float().mean().item(), (other == c.x0).float().mean().item()
 
 def small_coupling(judge_run:str, data:dict, runs:dict[str, tuple[str, str]], out:str|Path|None=None, log=print) -> dict:
@@ -501,13 +504,13 @@ def small_coupling(judge_run:str, data:dict, runs:dict[str, tuple[str, str]], ou
     blocks = TokenBlocks(DataConfig.from_dict(data), 'validation')
     judge, res = load_judge(judge_run, blocks, 'cpu', 1024), {}
     for name, (model_run, coupling_run) in runs.items():
-        model = load_model(model_path(model_run)).eval()
-        x = torch.cat([generate(model, LogLinear(), Ancestral(steps=2), n=32, length=blocks.config.length, seed=i).x for i in range(0, 256, 32)])
+        model, sch = load_model(model_path(model_run)).eval(), schedule_at(model_run)
+        x = torch.cat([generate(model, sch, Ancestral(steps=2), n=32, length=blocks.config.length, seed=i).x for i in range(0, 256, 32)])
         c = load_coupling(Path(coupling_run) / 'coupling')
-        own, other = recall_own_and_shuffled(model, c)
+        own, other = recall_own_and_shuffled(model, c, sch=sch)
         res[name] = {'gen_ppl': gen_ppl(judge, x), 'entropy': sample_entropy(x), 'distinct': len({tuple(r.tolist()) for r in x}) / len(x),
-                     'pairs': len(c), 'source_loss': source_loss(model, LogLinear(), c, batch_size=64),
-                     'noise_reliance': noise_reliance(model, LogLinear(), c[:1024], batch_size=64),
+                     'pairs': len(c), 'source_loss': source_loss(model, sch, c, batch_size=64),
+                     'noise_reliance': noise_reliance(model, sch, c[:1024], batch_size=64),
                      'recall_own_noise': own, 'recall_shuffled_noise': other, 'overlap_fresh': nearest_overlap(x, c.x0).mean().item(),
                      'overlap_real_text': nearest_overlap(blocks.rows(range(min(256, len(blocks))))[0], c.x0).mean().item()}
         log(f"{name}: {res[name]}")
@@ -521,7 +524,7 @@ def redi_noise(coupling_run:str, runs:dict[str, tuple], out:str|Path|None='resul
     coupling = load_coupling(Path(coupling_run) / 'coupling')[:1024]
     res = {}
     for name, (mdlm_run, imdm_run, *ev) in runs.items():
-        r = {'noise_reliance': noise_reliance(load_model(model_path(imdm_run)).eval(), LogLinear(), coupling, batch_size=64)}
+        r = {'noise_reliance': noise_reliance(load_model(model_path(imdm_run)).eval(), schedule_at(imdm_run), coupling, batch_size=64)}
         for k, run in (('MDLM', mdlm_run), ('IMDM', imdm_run)):
             m = json.loads(RunFolder(run).metrics.read_text())
             p = json.loads((model_path(run) / 'config.json').read_text())['params']['train']
@@ -538,9 +541,9 @@ def redi_noise(coupling_run:str, runs:dict[str, tuple], out:str|Path|None='resul
 def _mean_entropy(lp): return -(lp.exp() * lp).sum(-1).mean().item()
 
 @torch.no_grad()
-def x_theta_stats(teacher, students:dict, x0, times=(1.0, .75, .5, .25), dt:float=.25, seed:int=1) -> dict:
+def x_theta_stats(teacher, students:dict, x0, times=(1.0, .75, .5, .25), dt:float=.25, seed:int=1, sch:Schedule=LogLinear()) -> dict:
     "Entropy of x_theta on the masked positions, and KL to the teacher's sampled two-step targets, per time."
-    res, g, sch = {'t': list(times)}, torch.Generator().manual_seed(seed), LogLinear()
+    res, g = {'t': list(times)}, torch.Generator().manual_seed(seed)
     for t0 in times:
         t = torch.full((x0.shape[0],), t0)
         zt = teacher.process(sch).corrupt(x0, t, g)
@@ -561,7 +564,7 @@ def sdtt_divergence(teacher_run:str, bwd_run:str, fwd_run:str, eval_runs:list[st
     data = DataConfig.from_dict(load_chain('wikitext2-cpu')['shared']['data'])
     *_, val = open_data(data, 16, 0, 'cpu')
     load = lambda p: load_model(model_path(p)).eval()
-    stats = x_theta_stats(load(teacher_run), {'kl-bwd': load(bwd_run), 'kl-fwd': load(fwd_run)}, val(0)[0])
+    stats = x_theta_stats(load(teacher_run), {'kl-bwd': load(bwd_run), 'kl-fwd': load(fwd_run)}, val(0)[0], sch=schedule_at(teacher_run))
     rows = {r['model']: {'gen_ppl': r['gen_ppl'], 'entropy': r['entropy']}
             for e in eval_runs for r in json.loads(RunFolder(e).metrics.read_text())['rows']}
     res = {'what': 'one SDTT round (teacher 4 steps -> student 2 steps, 150 optimizer steps, batch 16) from the wikitext2-cpu teacher, MDLM student; '

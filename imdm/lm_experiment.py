@@ -19,7 +19,7 @@ from .dit import DiT, DiTConfig, dit_config, dit_params, DIT_PRESETS
 from .ar import ARLM
 from .forward import NoiseSpec
 from .mask_embedding import MASK_MLPS, noise_mlp_params
-from .schedules import LogLinear
+from .schedules import SCHEDULES, make_schedule
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, MAX_STEPS, generate, prefix_condition
 from .training import TrainConfig, DistilData, train, latest_checkpoint, load_checkpoint
@@ -34,11 +34,11 @@ from .data import corpus_detokenizer, load_corpus
 
 # %% auto #0
 __all__ = ['RESUME_FREE_SETTINGS', 'TRAIN_KINDS', 'ModelConfig', 'check_vocab', 'has_progress', 'resume_problem', 'check_resume',
-           'open_data', 'TrainKind', 'TrainStage', 'check_noise_memory', 'build', 'stage_train', 'check_length',
-           'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs', 'Di4CStage',
-           'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge', 'prompts',
-           'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer', 'trained_completions',
-           'model_identity', 'entropy_targets', 'stage_eval', 'lm_stages', 'run_stage']
+           'open_data', 'TrainKind', 'schedule_of', 'TrainStage', 'check_noise_memory', 'build', 'stage_train',
+           'check_length', 'DistilStage', 'SDTTStage', 'ReDiStage', 'stage_sdtt', 'stage_redi', 'first_pairs',
+           'Di4CStage', 'stage_di4c', 'CouplingStage', 'link_shards', 'stage_coupling', 'EvalStage', 'load_judge',
+           'prompts', 'prompt_scores', 'conditional_eval', 'conditional_table', 'word_book', 'text_scorer',
+           'trained_completions', 'model_identity', 'entropy_targets', 'stage_eval', 'lm_stages', 'run_stage']
 
 # %% ../nbs/82_lm_experiment.ipynb #0bff74f7
 @dataclass(frozen=True)
@@ -122,14 +122,14 @@ class TrainKind:
     noisy: bool                         # reads mask-state noise (IMDM)
     fresh: Callable                     # (DiTConfig, TokenBlocks, noise, mask_mlp) -> a new model
     adapt: Callable                     # (loaded model, noise, mask_mlp) -> the model to train
-    loss: Callable                      # (model, x, valid, generator) -> scalar loss
-    val_ppl: Callable                   # (model, val(i) -> (x, valid), batches) -> validation PPL
+    loss: Callable                      # (model, x, valid, generator, schedule) -> scalar loss
+    val_ppl: Callable                   # (model, val(i) -> (x, valid), batches, schedule) -> validation PPL
 
-def _diffusion_loss(m, x, valid, g): return nelbo(m, LogLinear(), x, valid, generator=g).loss
-def _diffusion_val(m, val, n): return validation_ppl(m, LogLinear(), val, n)
+def _diffusion_loss(m, x, valid, g, sch): return nelbo(m, sch, x, valid, generator=g).loss
+def _diffusion_val(m, val, n, sch): return validation_ppl(m, sch, val, n)
 
 @torch.no_grad()
-def _ar_val(m, val, n):
+def _ar_val(m, val, n, sch=None):
     with eval_mode(m): return math.exp(sum(m.loss(*val(i)).item() for i in range(n)) / n)   # no dropout, as validation_ppl
 
 TRAIN_KINDS = Registry('kind')
@@ -137,7 +137,13 @@ TRAIN_KINDS['mdlm'] = TrainKind('denoiser', False, lambda c, b, noise, mlp: Deno
                                 lambda m, noise, mlp: m, _diffusion_loss, _diffusion_val)
 TRAIN_KINDS['imdm'] = TrainKind('denoiser', True, lambda c, b, noise, mlp: Denoiser(DiT(c), b.mask_id, noise, mask_mlp=mlp),
                                 lambda m, noise, mlp: m if m.is_imdm else Denoiser.from_mdlm(m, noise, mask_mlp=mlp), _diffusion_loss, _diffusion_val)
-TRAIN_KINDS['ar'] = TrainKind('ar', False, lambda c, b, noise, mlp: ARLM(c), lambda m, noise, mlp: m, lambda m, x, valid, g: m.loss(x, valid), _ar_val)
+TRAIN_KINDS['ar'] = TrainKind('ar', False, lambda c, b, noise, mlp: ARLM(c), lambda m, noise, mlp: m, lambda m, x, valid, g, sch: m.loss(x, valid),
+                              _ar_val)
+
+def schedule_of(ref:str) -> str:
+    "The noise schedule (a `SCHEDULES` name) the saved diffusion model `ref` was trained with; official checkpoints: 'loglinear'."
+    if ref.startswith(('mdlm-hf:', 'imdm-official:')): return 'loglinear'
+    return json.loads((model_path(ref) / 'config.json').read_text()).get('schedule', 'loglinear')   # saved before schedules were chosen
 
 # %% ../nbs/82_lm_experiment.ipynb #de96289d
 @dataclass(frozen=True)
@@ -148,6 +154,7 @@ class TrainStage(Config):
     model: ModelConfig = field(default_factory=ModelConfig)   # ignored when `init` is given
     noise: NoiseSpec|None = None                # IMDM's noise (default: NoiseSpec())
     mask_mlp: str = 'workbench'                 # IMDM's noise MLP: 'workbench' (d -> d -> d) or 'official' (noise_dim -> 4d -> d, no output bias)
+    schedule: str = 'loglinear'                 # the noise schedule (`SCHEDULES`); its students and evaluations read it from the saved model
     init: str|None = None                       # a saved model (or stage folder) to start from
     train: TrainConfig = field(default_factory=TrainConfig)
     batch_size: int = 32                        # per process
@@ -163,6 +170,8 @@ class TrainStage(Config):
     def __post_init__(self):
         check_choice('kind', self.kind, list(TRAIN_KINDS))
         check_choice('mask_mlp', self.mask_mlp, MASK_MLPS)
+        check_choice('schedule', self.schedule, list(SCHEDULES))
+        if self.kind == 'ar' and self.schedule != 'loglinear': raise ValueError(f"schedule={self.schedule!r} applies to diffusion models; kind='ar' has none")
         check_int('batch_size', self.batch_size, 1)
         check_int('val_batches', self.val_batches, 1)
         check_device(self.device)
@@ -210,14 +219,15 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     noise = (p.noise or NoiseSpec()) if kind.noisy else None
     torch.manual_seed(cfg.seed)
     model = build(p.kind, p.model, tr, noise, p.init, device, p.mask_mlp, p.batch_size)
-    loss = lambda m, i, g: kind.loss(m, *batches(i), g)
-    val_fn = lambda state: {'val_ppl': kind.val_ppl(state.model, val, p.val_batches)}
+    sch = make_schedule(p.schedule)
+    loss = lambda m, i, g: kind.loss(m, *batches(i), g, sch)
+    val_fn = lambda state: {'val_ppl': kind.val_ppl(state.model, val, p.val_batches, sch)}
     ckpt = RunFolder(out).checkpoints
     state = load_checkpoint(ckpt, model, cfg, device) if latest_checkpoint(ckpt) else None
     if state is not None: log(f"resuming from step {state.step}")
     t0 = time.perf_counter()
     state = train(model, loss, cfg, state=state, ckpt_dir=ckpt, val_fn=val_fn, log=log)
-    if world()[0] == 0: save_model(model, RunFolder(out).model, state.ema, {'stage': 'train', 'params': params})
+    if world()[0] == 0: save_model(model, RunFolder(out).model, state.ema, {'stage': 'train', 'params': params, 'schedule': p.schedule})
     final = {}
     with (state.ema.applied(model) if state.ema else torch.no_grad()):
         final = val_fn(state)
@@ -285,6 +295,8 @@ class ReDiStage(DistilStage):
 
 # %% ../nbs/82_lm_experiment.ipynb #3cb554ae
 def _students(p:DistilStage, blocks:TokenBlocks, device, batch_size:int):
+    if p.init is not None and (a := schedule_of(p.init)) != (b := schedule_of(p.teacher)):
+        raise ValueError(f"init={p.init!r} was trained with schedule {a!r}, teacher={p.teacher!r} with {b!r}: a student learns its teacher's schedule")
     teacher = load_any(p.teacher, device).eval()
     check_vocab(teacher, blocks, f'teacher {p.teacher}')
     noise = (p.noise or NoiseSpec()) if p.student == 'imdm' else None
@@ -293,8 +305,9 @@ def _students(p:DistilStage, blocks:TokenBlocks, device, batch_size:int):
     if p.student == 'mdlm' and student.is_imdm: raise ValueError("student='mdlm' cannot start from an IMDM")
     return teacher, student
 
-def _finish(stage:str, p, out:Path, state, params, t0, **extra) -> dict:
-    if world()[0] == 0: save_model(state.model, RunFolder(out).model, state.ema, {'stage': stage, 'params': params})
+def _finish(stage:str, p, out:Path, state, params, t0, schedule:str, **extra) -> dict:
+    "Save the student (with its teacher's `schedule`) and write the stage's metrics."
+    if world()[0] == 0: save_model(state.model, RunFolder(out).model, state.ema, {'stage': stage, 'params': params, 'schedule': schedule})
     metrics = {'stage': stage, 'student': getattr(p, 'student', stage), 'steps': state.step, 'seconds': time.perf_counter() - t0,
                **extra, 'history': state.history}
     _write_metrics(out, metrics)
@@ -306,9 +319,10 @@ def stage_sdtt(params:dict, out_dir:str|Path, log=print) -> dict:
     cfg = p.train
     tr, _, batches, _ = open_data(p.data, p.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device, p.batch_size)
-    state = sdtt(student, teacher, LogLinear(), _data(batches, tr), p.sdtt, cfg, out_dir=out,
+    name = schedule_of(p.teacher)
+    state = sdtt(student, teacher, make_schedule(name), _data(batches, tr), p.sdtt, cfg, out_dir=out,
                  on_round=lambda rd: log(f"SDTT round {rd.r + 1} done at step {rd.state.step}"), log=log)
-    return _finish('sdtt', p, out, state, params, t0)
+    return _finish('sdtt', p, out, state, params, t0, name)
 
 def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     "ReDi as `params` (a `ReDiStage`) says, its coupling included; resumable."
@@ -316,18 +330,20 @@ def stage_redi(params:dict, out_dir:str|Path, log=print) -> dict:
     cfg, rc = p.train, p.redi
     tr, _, batches, _ = open_data(p.data, rc.batch_size, cfg.seed, device)
     teacher, student = _students(p, tr, device, rc.batch_size)
+    name = schedule_of(p.teacher)
+    sch = make_schedule(name)
     coupling = None if p.coupling is None else first_pairs(load_coupling(RunFolder(p.coupling).coupling(), device), rc.pairs, p.coupling)
     info, half, recall = [], [], []                       # per round: does the student read its noise, and recall its pairs?
     def on_round(rd):
         r, s, c = rd.r, rd.state, rd.made['coupling']
         with s.ema.applied(s.model) if s.ema is not None else contextlib.nullcontext():
-            info.append(noise_reliance(s.model, LogLinear(), c[:1024]))
-            half.append(noise_reliance(s.model, LogLinear(), c[:1024], at=.5))
-            recall.append(completion_recall(s.model, LogLinear(), c[:1024], 2, rc.draws))
+            info.append(noise_reliance(s.model, sch, c[:1024]))
+            half.append(noise_reliance(s.model, sch, c[:1024], at=.5))
+            recall.append(completion_recall(s.model, sch, c[:1024], 2, rc.draws))
         log(f"ReDi round {r + 1} done at step {s.step} ({len(c)} pairs); shuffling its noise raises the student's loss by {info[-1]:.4f} "
             f"nats per token at the source ({half[-1]:.4f} half way); 2-step recall of its pairs {recall[-1]:.3f}")
-    state = redi(student, teacher, LogLinear(), _data(batches, tr, coupling), rc, cfg, out_dir=out, on_round=on_round, log=log)
-    return _finish('redi', p, out, state, params, t0, noise_reliance=info, noise_reliance_half=half, recall_2step=recall)
+    state = redi(student, teacher, sch, _data(batches, tr, coupling), rc, cfg, out_dir=out, on_round=on_round, log=log)
+    return _finish('redi', p, out, state, params, t0, name, noise_reliance=info, noise_reliance_half=half, recall_2step=recall)
 
 def first_pairs(c, n:int, where:str):
     "The first `n` pairs of a coupling made beforehand (one coupling serves students of every size up to its own)."
@@ -374,8 +390,9 @@ def stage_di4c(params:dict, out_dir:str|Path, log=print) -> dict:
                  f"of {tr.vocab_size:,}", device, 'choose fewer latents or a smaller batch')
     torch.manual_seed(cfg.seed)                                                        # the latent projection's initialisation
     student = di4c_student(load_any(p.init, device) if p.init else teacher, dc.latent_dim)
-    state = di4c(student, teacher, LogLinear(), _data(batches, tr), dc, cfg, out_dir=out, log=log)
-    return _finish('di4c', p, out, state, params, t0)
+    name = schedule_of(p.teacher)
+    state = di4c(student, teacher, make_schedule(name), _data(batches, tr), dc, cfg, out_dir=out, log=log)
+    return _finish('di4c', p, out, state, params, t0, name)
 
 # %% ../nbs/82_lm_experiment.ipynb #e4744087
 @dataclass(frozen=True)
@@ -439,7 +456,7 @@ def stage_coupling(params:dict, out_dir:str|Path, log=print) -> dict:
     check_vocab(teacher, tr, f'teacher {p.teacher}')
     noise = None
     if p.student == 'imdm': noise = p.noise or (teacher.noise if teacher.is_imdm else NoiseSpec())
-    sch, (rank, size) = LogLinear(), world()
+    sch, (rank, size) = make_schedule(schedule_of(p.teacher)), world()
     if p.extends is not None and rank == 0: link_shards(p, RunFolder(p.extends), RunFolder(out).coupling(), log)
     barrier()
     source_fn = rc.source_fn(sch, teacher.mask_id, _data(batches, tr).real)
@@ -541,7 +558,7 @@ def prompt_scores(judge, x:Tensor, # (P * c, n) continuations, each prompt's c r
             'prompt_nll': [round(v, 4) for v in nll.tolist()], 'prompt_weight': w.tolist()}
 
 @torch.no_grad()
-def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, judge, device) -> dict:
+def conditional_eval(models:dict, schedules:dict, blocks:TokenBlocks, p:EvalStage, steps:int, judge, device) -> dict:
     "The paper's conditional protocol: continuations of held-out prefixes; MAUVE against the true text, the judge's Gen PPL of the continuation."
     refs = prompts(blocks, p)                                                          # (P, n)
     # as the official code: sample whole blocks with the prefix given, then keep the first cond_length tokens
@@ -551,7 +568,7 @@ def conditional_eval(models:dict, blocks:TokenBlocks, p:EvalStage, steps:int, ju
     out = {'true text': {**prompt_scores(judge, refs, 1, p.mauve_prefix, blocks.decode, p.seed), 'prompts': len(refs),
                          'prompt': blocks.decode(refs[:1, :p.mauve_prefix], skip_special_tokens=True)[0]}}
     for name, m in models.items():
-        x = generate(m, LogLinear(), p.sampler(m).replace(steps=steps), given=given.to(device), given_mask=mask.to(device),
+        x = generate(m, schedules[name], p.sampler(m).replace(steps=steps), given=given.to(device), given_mask=mask.to(device),
                      seed=stream_seed('conditional', p.seed)).x
         x = x[:, :p.cond_length].cpu()                                                 # (P * c, n)
         runs = mauve_scores(ref_text, blocks.decode(x, skip_special_tokens=True), feats, seeds)
@@ -620,9 +637,10 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     replay = {k: x for k, ref in p.models.items() if (x := trained_completions(ref)) is not None}
     targets = entropy_targets(p.match_entropy) if p.match_entropy else None
     who = {name: model_identity(p.models[name], m) for name, m in models.items()}
+    schedules = {name: make_schedule(schedule_of(ref)) for name, ref in p.models.items()}   # each model samples with its own
     tag = lambda r, name: {**r, **who[name], **({'matched': {**r['matched'], **who[name]}} if 'matched' in r else {})}
     rows = [tag(r, name) for name, m in models.items()                                 # each model with its own sampler (draws='auto')
-            for r in quality_vs_steps({name: m}, LogLinear(), judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size,
+            for r in quality_vs_steps({name: m}, schedules[name], judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size,
                                       p.seed, log, sampler=p.sampler(m), **words, replay=replay, entropy_targets=targets,
                                       match_samples=p.match_samples)]
     metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
@@ -642,7 +660,7 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
         log(f"{r['model']}: Gen PPL {r['gen_ppl']:.2f}, entropy {r['entropy']:.3f}")
     ref = metrics['reference']
     if p.mauve_prompts:
-        metrics['conditional'] = {str(k): conditional_eval(models, blocks, p, k, judge, device) for k in p.steps}
+        metrics['conditional'] = {str(k): conditional_eval(models, schedules, blocks, p, k, judge, device) for k in p.steps}
         metrics['table'] += ('\n\nConditional (prefix {0.mauve_prefix}, {0.cond_length} tokens, {0.mauve_continuations} continuations '
                              'of {0.mauve_prompts} prompts):\n').format(p) + conditional_table(metrics['conditional'])
     RunFolder(out).figures.mkdir(exist_ok=True)

@@ -110,6 +110,8 @@ CHAINS = [
     ('param-name-space', _train(**{'batch size': 3}), "'batch size' is not allowed"),
     ('param-name-keyword', _train(**{'class': 3}), "'class' is not allowed"),
     ('param-unknown', _train(batchsize=3), "unknown keys ['batchsize']"),
+    ('train-schedule-unknown', _train(schedule='linear'), "schedule='linear' is not allowed"),
+    ('train-ar-schedule', _train(kind='ar', schedule='cosine'), "kind='ar' has none"),
     ('ref-later-stage', {'stages': [{'id': 'a', 'notebook': 'lm_eval', 'params': {'models': {'A': '@b'}, 'judge': '@b'}},
                                     {'id': 'b', 'notebook': 'lm_train'}]}, "names ['@b'], which are not earlier stages"),
     ('ref-unknown-stage', _chain('lm_sdtt', {'teacher': '@teacher'}), "names ['@teacher']"),
