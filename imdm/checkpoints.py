@@ -44,9 +44,10 @@ MODEL_KINDS = Registry('model type')
 MODEL_KINDS['denoiser'] = ModelKind(
     Denoiser,
     lambda m: {'dit': dit_dict(m.backbone.config), 'mask_id': m.mask_id, 'noise': None if m.noise is None else m.noise.to_dict(),
-               'd_hidden': m.d_hidden, 'mask_mlp': m.mask_mlp},
+               'd_hidden': m.d_hidden, 'mask_mlp': m.mask_mlp,
+               **({} if m.parameterisation == 'subs' else {'parameterisation': m.parameterisation})},   # files before it stay SUBS
     lambda s: Denoiser(DiT(DiTConfig.from_dict(s['dit'])), s['mask_id'], None if s['noise'] is None else NoiseSpec.from_dict(s['noise']),
-                       s.get('d_hidden'), s.get('mask_mlp', 'workbench')))
+                       s.get('d_hidden'), s.get('mask_mlp', 'workbench'), s.get('parameterisation', 'subs')))
 MODEL_KINDS['ar'] = ModelKind(ARLM, lambda m: {'dit': dit_dict(m.backbone.config)}, lambda s: ARLM(DiTConfig.from_dict(s['dit'])))
 
 def model_spec(model:nn.Module) -> dict:
@@ -65,6 +66,7 @@ def canonical_spec(spec:dict) -> dict:
     s = dict(spec)
     if isinstance(s.get('dit'), dict): s['dit'] = DiTConfig.from_dict(s['dit']).to_dict()
     if isinstance(s.get('noise'), dict): s['noise'] = NoiseSpec.from_dict(s['noise']).to_dict()
+    if s.get('type') == 'denoiser': s.setdefault('parameterisation', 'subs')
     return s
 
 # %% ../nbs/45_checkpoints.ipynb #e03b4447

@@ -179,7 +179,7 @@ def _synthetic_args(p):
     p.add_argument('--seeds', nargs='+', type=int, default=None, help='seeds (default 0 1 2)')
     p.add_argument('--draws', choices=['noise', 'independent'], default=None,
                    help="the samplers' random choices: 'noise' (the default: read from each position's noise) or 'independent' "
-                        "(MDLM's sampler), each with the recipe that suits it (independent: 1,024 pairs, noise 256, 5 rounds at the source); "
+                        "(MDLM's sampler), each with the recipe that suits it (SyntheticParams.recipe; independent: 1,024 pairs, noise 256, 5 rounds at the source); "
                         "--set overrides any of it")
     p.add_argument('--set', nargs='*', action='extend', default=None, metavar='KEY=VALUE',
                    help='any other parameter of the notebook (several --set options add up)')
@@ -191,18 +191,12 @@ def _synthetic_args(p):
 
 def _synthetic_params(args) -> dict:
     "The notebook parameters the options ask for, checked before anything runs."
-    from imdm.synthetic_experiment import SyntheticParams, TASK_REDI_ITERS
-    params = _parse_sets(args.set)
-    if args.draws:
-        base = SyntheticParams() if args.draws == 'noise' else SyntheticParams().independent()
-        changed = [k for k, v in SyntheticParams().independent().to_dict().items() if v != getattr(SyntheticParams(), k)]   # the recipes' fields
-        params = {**{k: getattr(base, k) for k in changed}, **params}
+    from imdm.synthetic_experiment import SyntheticParams
+    params = _parse_sets(args.set)                  # what was given, and only that: the config adds its recipe (SyntheticParams.recipe)
+    if args.draws: params['draws'] = args.draws
     if args.task: params['task'] = args.task
     if args.task_args is not None: params['task_args'] = _parse_sets(args.task_args)
     if args.seeds: params['seeds'] = args.seeds
-    task = params.get('task', SyntheticParams().task)
-    if params.get('draws', 'noise') == 'noise' and 'redi_iters' not in params and task in TASK_REDI_ITERS:
-        params['redi_iters'] = TASK_REDI_ITERS[task]                           # a harder task's ReDi budget, unless set
     if args.smoke: params['smoke'] = True
     SyntheticParams.from_dict({k: v for k, v in params.items() if k != 'smoke'})     # refuse bad input before starting
     return params

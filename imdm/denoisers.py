@@ -5,20 +5,22 @@
 # %% ../nbs/30_denoisers.ipynb #fecf1a5c
 from __future__ import annotations
 import copy
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
-from .core import check_int, patch_to
+from .core import Registry, check_choice, check_int, patch_to
 from .schedules import Schedule
-from .forward import NoiseSpec, Noised, MaskedProcess, make_process, sample_t
+from .forward import NoiseSpec, Noised, Process, make_process, sample_t
 from .mask_embedding import make_mask_embedding
 from .dit import DiT
 
 # %% auto #0
-__all__ = ['mask_out', 'subs', 'Denoiser', 'target_log_prob', 'NELBO', 'nelbo_at', 'nelbo']
+__all__ = ['PARAMETERISATIONS', 'mask_out', 'subs', 'target_log_prob', 'Parameterisation', 'Subs', 'Denoiser', 'NELBO',
+           'nelbo_at', 'nelbo']
 
 # %% ../nbs/30_denoisers.ipynb #408ef282
 def mask_out(logits:Tensor, mask_id:int, fill:float=float('-inf')) -> Tensor:
@@ -33,16 +35,42 @@ def subs(logits:Tensor, # (B, L, V) network output
     copy_z = torch.full_like(log_p, float('-inf')).scatter_(-1, z[..., None], 0.)  # (B, L, V) one-hot of z, in log space
     return torch.where((z == mask_id)[..., None], log_p, copy_z)
 
+# %% ../nbs/30_denoisers.ipynb #8707a7fa
+def target_log_prob(logits:Tensor, # (B, L, V) raw network output
+                    x:Tensor, # (B, L) target tokens
+                    mask_id:int) -> Tensor: # (B, L) float32
+    "$\\log x_\\theta[x]$ at masked positions (the SUBS log-probability of the target)."
+    logits = mask_out(logits, mask_id)                                               # (B, L, V)
+    return logits.gather(-1, x[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+# %% ../nbs/30_denoisers.ipynb #29722309
+@runtime_checkable
+class Parameterisation(Protocol):
+    "How a denoiser's raw logits become $\\log x_\\theta$."
+    def log_probs(self, logits:Tensor, z:Tensor, mask_id:int) -> Tensor: ...        # (B, L, V) float32 log x_theta
+    def target_log_prob(self, logits:Tensor, x:Tensor, mask_id:int) -> Tensor: ...  # (...,) log x_theta[x] at masked positions
+
+@dataclass(frozen=True)
+class Subs:
+    "SUBS (Sahoo et al., 2024): no mass on the mask, clean positions carried over."
+    def log_probs(self, logits, z, mask_id): return subs(logits, z, mask_id)
+    def target_log_prob(self, logits, x, mask_id): return target_log_prob(logits, x, mask_id)
+
+PARAMETERISATIONS = Registry('parameterisation')
+PARAMETERISATIONS['subs'] = Subs()
+
 # %% ../nbs/30_denoisers.ipynb #50c1f00e
 class Denoiser(nn.Module):
-    "$x_\\theta$: a DiT read through SUBS; an IMDM when it has `noise` (and so a mask embedding), else an MDLM."
+    "$x_\\theta$: a DiT read through a parameterisation (SUBS); an IMDM when it has `noise` (and so a mask embedding), else an MDLM."
     def __init__(self, backbone:DiT, # the network
                  mask_id:int, # id of the mask token m
                  noise:NoiseSpec|None=None, # IMDM: how the mask states' noise is drawn; None: MDLM
                  d_hidden:int|None=None, # width of the mask embedding's hidden layer (default: d_model, or 4 d_model for 'official')
-                 mask_mlp:str='workbench'): # the mask embedding's shape: 'workbench' or 'official' (the official code's)
+                 mask_mlp:str='workbench', # the mask embedding's shape: 'workbench' or 'official' (the official code's)
+                 parameterisation:str='subs'): # how logits become log x_theta: a PARAMETERISATIONS name
         super().__init__()
         self.backbone, self.noise, self.d_hidden, self.mask_mlp = backbone, noise, d_hidden, mask_mlp
+        self.parameterisation = check_choice('parameterisation', parameterisation, sorted(PARAMETERISATIONS))
         self.mask_id = check_int('mask_id', mask_id, 0, backbone.config.vocab_size - 1)
         self.mask_embedding = None if noise is None else make_mask_embedding(noise, backbone.config.hidden, d_hidden, mask_mlp)
 
@@ -55,9 +83,17 @@ class Denoiser(nn.Module):
     @property
     def time_conditioned(self) -> bool: return self.backbone.config.time_conditioning
 
-    def process(self, schedule:Schedule) -> MaskedProcess:
+    def process(self, schedule:Schedule) -> Process:
         "The forward process this denoiser inverts: MDM's, or IMDM's with this denoiser's noise."
         return make_process(schedule, self.mask_id, self.noise)
+
+    def log_probs(self, logits:Tensor, z:Tensor) -> Tensor:
+        "$\\log x_\\theta$ (B, L, V) of raw `logits` at noisy tokens `z` (B, L), under this denoiser's parameterisation."
+        return PARAMETERISATIONS[self.parameterisation].log_probs(logits, z, self.mask_id)
+
+    def target_log_prob(self, logits:Tensor, x:Tensor) -> Tensor:
+        "$\\log x_\\theta[x]$ of raw `logits` (..., V) at masked positions whose targets are `x` (...)."
+        return PARAMETERISATIONS[self.parameterisation].target_log_prob(logits, x, self.mask_id)
 
 # %% ../nbs/30_denoisers.ipynb #9058b447
 @patch_to(Denoiser, 'mask_shift')
@@ -88,22 +124,15 @@ def _logits(self:Denoiser, z:Tensor, eta:Tensor|None, t:Tensor, rows:Tensor|None
 @patch_to(Denoiser, 'forward')
 def _forward(self:Denoiser, z:Tensor, eta:Tensor|None, t:Tensor) -> Tensor:
     "$\\log x_\\theta(z_t, \\eta, t)$, (B, L, V) float32, SUBS applied."
-    return subs(self.logits(z, eta, t), z, self.mask_id)
+    return self.log_probs(self.logits(z, eta, t), z)
 
 # %% ../nbs/30_denoisers.ipynb #0a43810d
 @patch_to(Denoiser, 'from_mdlm', as_classmethod=True)
 def _from_mdlm(cls, mdlm:Denoiser, noise:NoiseSpec, d_hidden:int|None=None, mask_mlp:str='workbench') -> Denoiser:
     "An IMDM with a copy of `mdlm`'s network and a fresh, zero-initialised mask embedding."
     if mdlm.is_imdm: raise ValueError("from_mdlm expects an MDLM denoiser (noise=None); got an IMDM")
-    return cls(copy.deepcopy(mdlm.backbone), mdlm.mask_id, noise, d_hidden, mask_mlp).to(next(mdlm.parameters()).device)
-
-# %% ../nbs/30_denoisers.ipynb #8707a7fa
-def target_log_prob(logits:Tensor, # (B, L, V) raw network output
-                    x:Tensor, # (B, L) target tokens
-                    mask_id:int) -> Tensor: # (B, L) float32
-    "$\\log x_\\theta[x]$ at masked positions (the SUBS log-probability of the target)."
-    logits = mask_out(logits, mask_id)                                               # (B, L, V)
-    return logits.gather(-1, x[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    imdm = cls(copy.deepcopy(mdlm.backbone), mdlm.mask_id, noise, d_hidden, mask_mlp, mdlm.parameterisation)
+    return imdm.to(next(mdlm.parameters()).device)
 
 # %% ../nbs/30_denoisers.ipynb #a4cdac75
 class NELBO(NamedTuple):
@@ -120,7 +149,7 @@ def nelbo_at(denoiser:Denoiser, schedule:Schedule,
     "The NELBO terms of targets `x0` seen through the noisy state `zt` at times `t` (logits computed at masked positions only)."
     if valid is None: valid = torch.ones_like(x0, dtype=torch.bool)
     rows = (zt.z == denoiser.mask_id) & valid                                             # (B, L): the terms that count
-    log_p = target_log_prob(denoiser.logits(zt.z, zt.eta, t, rows), x0[rows], denoiser.mask_id)   # (M,)
+    log_p = denoiser.target_log_prob(denoiser.logits(zt.z, zt.eta, t, rows), x0[rows])   # (M,)
     w = schedule.loss_weight(t.to(log_p.dtype))[:, None].expand_as(rows)[rows]             # (M,)
     total, tokens = (-w * log_p).sum(), valid.sum()
     return NELBO(total / tokens.clamp(min=1), total, tokens)

@@ -5,7 +5,7 @@
 # %% ../nbs/11_forward.ipynb #62f80d49
 from __future__ import annotations
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +15,8 @@ from .core import Config, Registry, check_choice, check_float, check_int
 from .schedules import Schedule
 
 # %% auto #0
-__all__ = ['NOISE_KINDS', 'NoiseKind', 'NoiseSpec', 'sample_t', 'Noised', 'MaskedProcess', 'InfiniteMaskProcess', 'make_process']
+__all__ = ['NOISE_KINDS', 'PROCESSES', 'NoiseKind', 'NoiseSpec', 'sample_t', 'Noised', 'MaskedProcess', 'InfiniteMaskProcess',
+           'Process', 'masked_process', 'infinite_mask_process', 'make_process']
 
 # %% ../nbs/11_forward.ipynb #e00c195b
 class NoiseKind(NamedTuple):
@@ -117,6 +118,31 @@ class InfiniteMaskProcess(MaskedProcess):
         return self.noise_spec.draw(tuple(shape), generator, device)                # (B, L, d)
 
 # %% ../nbs/11_forward.ipynb #b0d49ffb
-def make_process(schedule:Schedule, mask_id:int, noise:NoiseSpec|None=None) -> MaskedProcess:
-    "MDM's process when `noise` is `None`, else IMDM's with that noise."
-    return MaskedProcess(schedule, mask_id) if noise is None else InfiniteMaskProcess(schedule, mask_id, noise)
+@runtime_checkable
+class Process(Protocol):
+    "What the rest of the library asks of a forward process: its prior, its corruption, and where a state is still noise."
+    schedule: Schedule
+    mask_id: int
+    @property
+    def noise(self) -> NoiseSpec|None: ...                          # the spec of the states' eta, None when they carry none
+    def is_masked(self, z:Tensor) -> Tensor: ...                    # (B, L) bool: the positions still to be denoised
+    def prior(self, shape:tuple, generator=None, device='cpu') -> Noised: ...   # the state at t = 1
+    def corrupt(self, x0:Tensor, t:Tensor, generator=None) -> Noised: ...       # z_t ~ q(z_t | x0)
+
+PROCESSES = Registry('process')   # name -> (schedule, mask_id, noise) -> Process
+
+@PROCESSES.register('masked')
+def masked_process(schedule:Schedule, mask_id:int, noise:NoiseSpec|None=None) -> MaskedProcess:
+    "MDM's absorbing process; it has no noise."
+    if noise is not None: raise ValueError(f"the 'masked' process has one deterministic mask state; got noise={noise} (use 'infinite_mask')")
+    return MaskedProcess(schedule, mask_id)
+
+@PROCESSES.register('infinite_mask')
+def infinite_mask_process(schedule:Schedule, mask_id:int, noise:NoiseSpec|None=None) -> InfiniteMaskProcess:
+    "IMDM's process with mask states drawn from `noise`."
+    if noise is None: raise ValueError("the 'infinite_mask' process draws every mask state's noise: it needs a NoiseSpec, got noise=None")
+    return InfiniteMaskProcess(schedule, mask_id, noise)
+
+def make_process(schedule:Schedule, mask_id:int, noise:NoiseSpec|None=None, kind:str|None=None) -> Process:
+    "The process `kind` from `PROCESSES`; by default MDM's when `noise` is `None`, else IMDM's with that noise."
+    return PROCESSES[kind or ('masked' if noise is None else 'infinite_mask')](schedule, mask_id, noise)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -18,9 +18,9 @@ from .forward import Noised, NoiseSpec
 from .denoisers import Denoiser, mask_out
 
 # %% auto #0
-__all__ = ['MASK_STATES', 'DRAWS', 'MAX_STEPS', 'mdm_posterior', 'imdm_posterior', 'draw_tokens', 'keep_states', 'redraw_states',
-           'noise_draws', 'Cache', 'Ancestral', 'Sample', 'check_state', 'network_rng', 'sample', 'prefix_condition',
-           'generate']
+__all__ = ['MASK_STATES', 'DRAWS', 'MAX_STEPS', 'SAMPLERS', 'mdm_posterior', 'imdm_posterior', 'draw_tokens', 'keep_states',
+           'redraw_states', 'noise_draws', 'Cache', 'Ancestral', 'Sampler', 'make_sampler', 'Sample', 'check_state',
+           'network_rng', 'sample', 'prefix_condition', 'generate']
 
 # %% ../nbs/40_samplers.ipynb #8f06b3ff
 def mdm_posterior(alpha_t:float, alpha_s:float) -> dict:
@@ -161,6 +161,25 @@ def _step(self:Ancestral, denoiser:Denoiser, schedule:Schedule,
     eta = MASK_STATES[self.mask_state](eta, is_mask & ~unmask, alpha_t, alpha_s, denoiser.noise, generator)
     return Noised(z, eta), Cache(h, calls, draws)
 
+# %% ../nbs/40_samplers.ipynb #c2b40fd8
+@runtime_checkable
+class Sampler(Protocol):
+    "What `sample` asks of a sampler: a time grid and one reverse step on it."
+    steps: int                  # steps of the grid
+    progress: bool|None         # tqdm bar; None: on for runs of 256 steps or more
+    def timesteps(self, t_start:float|Tensor=1.0) -> Tensor: ...       # (steps + 1,) or (steps + 1, B) float64, t_start down to 0
+    def step(self, denoiser:Denoiser, schedule:Schedule, state:Noised, t, s, cache:Cache|None=None,
+             generator:torch.Generator|None=None, noise:NoiseSpec|None=None) -> tuple[Noised, Cache]: ...
+
+SAMPLERS = Registry('sampler')   # name -> a Config class that satisfies Sampler
+SAMPLERS['ancestral'] = Ancestral
+
+def make_sampler(name:str='ancestral', **fields) -> Sampler:
+    "A sampler from its `SAMPLERS` name and its fields (unknown fields are refused)."
+    cls = SAMPLERS[name]
+    cls.check_keys(fields)
+    return cls(**fields)
+
 # %% ../nbs/40_samplers.ipynb #9a6f2a0f
 class Sample(NamedTuple):
     "Generated tokens and the network calls it took."
@@ -196,12 +215,14 @@ def network_rng(denoiser:Denoiser, generator:torch.Generator|None):
         yield
 
 @torch.no_grad()
-def sample(denoiser:Denoiser, schedule:Schedule, sampler:Ancestral,
+def sample(denoiser:Denoiser, schedule:Schedule, sampler:Sampler,
            state:Noised, # where to start: the prior, or a partially masked sequence
            t_start:float|Tensor=1.0, # the time of `state`: a float, or one time per row (B,)
            generator:torch.Generator|None=None,
            noise:NoiseSpec|None=None) -> Sample: # the spec of `state.eta` when the denoiser has none (draws='noise')
     "Run the reverse process from `state` at `t_start` down to $t = 0$."
+    if not isinstance(sampler, Sampler):
+        raise ValueError(f"sampler must be a Sampler (steps, progress, timesteps, step), such as {sorted(SAMPLERS)}; got {type(sampler).__name__}")
     check_state(denoiser, state)
     ts = sampler.timesteps(t_start)
     ts = ts.tolist() if ts.ndim == 1 else ts                                           # floats, or (B,) rows
@@ -227,7 +248,7 @@ def prefix_condition(prefix:Tensor, # (B, P) tokens
     given_mask[:, :P] = True
     return given, given_mask
 
-def generate(denoiser:Denoiser, schedule:Schedule, sampler:Ancestral,
+def generate(denoiser:Denoiser, schedule:Schedule, sampler:Sampler,
              n:int|None=None, # number of samples (default: the batch size of `given`)
              length:int|None=None, # sequence length (default: the model's, or that of `given`)
              given:Tensor|None=None, # (B, L) or (L,) tokens at fixed positions

@@ -17,7 +17,7 @@ from .core import (Config, Experiment, RunFolder, register_experiment,
                        exit_with_parent, check_seed)
 from .dit import DiT, dit_config, DIT_PRESETS
 from .forward import NoiseSpec
-from .schedules import LogLinear
+from .schedules import SCHEDULES, Schedule, make_schedule
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, DRAWS, MAX_STEPS, generate
 from .training import TrainConfig, DistilData, distiller, train
@@ -28,9 +28,9 @@ from .synthetic import SyntheticTask, make_task
 from .metrics import validity, token_entropy, generated_distribution, factorization_error, token_probs
 
 # %% auto #0
-__all__ = ['TEACHER', 'RECIPES', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'PAPER_TABLE1', 'GROUPS', 'model_folder', 'Student',
-           'sdtt_recipe', 'redi_recipe', 'SyntheticParams', 'train_teacher', 'distil', 'evaluate', 'routing_table',
-           'summarize', 'sweep_rows', 'table1', 'run_synthetic']
+__all__ = ['TEACHER', 'RECIPES', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'INDEPENDENT_RECIPE', 'PAPER_TABLE1', 'GROUPS',
+           'model_folder', 'Student', 'sdtt_recipe', 'redi_recipe', 'SyntheticParams', 'train_teacher', 'distil',
+           'evaluate', 'routing_table', 'summarize', 'sweep_rows', 'table1', 'run_synthetic']
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d04850db
 def model_folder(name:str) -> str:
@@ -73,9 +73,13 @@ STUDENTS = {s.name: s for s in [   # registry order is training order: a student
     Student('IMDM ReDi', 'redi', imdm=True, job=2, seed_offset=4, rounds='rounds', save_rounds=True),
     Student('IMDM SDTT+ReDi', 'redi', imdm=False, job=1, seed_offset=5, start='IMDM SDTT', rounds='sdtt_redi_rounds')]}
 MODELS = [TEACHER, *STUDENTS]
+
+# %% ../nbs/80_synthetic_experiment.ipynb #6691469c
 # `imdm synthetic --task T` uses this many ReDi steps per round unless told otherwise (noise-driven draws): on 3-bit
 # parity IMDM ReDi reaches 0.953 one-step exact validity with the default 800, and 0.973 with 1,600
 TASK_REDI_ITERS = {'parity': 1600}
+# independent draws: the completion is not a function of the noise, so pairs are memorised (fewer are memorised better)
+INDEPENDENT_RECIPE = {'noise_dim': 256, 'coupling_pairs': 1024, 'rounds': 5, 'redi_bridge': False}
 
 @dataclass(frozen=True)
 class SyntheticParams(Config):
@@ -104,6 +108,7 @@ class SyntheticParams(Config):
     samples: int = 5000               # generated sequences per model, seed and step count
     n_noise: int = 4096               # noise draws for IMDM's exact factorization error
     models: list = field(default_factory=lambda: list(MODELS))  # which models to run
+    schedule: str = 'loglinear'       # the noise schedule alpha_t of every phase: a SCHEDULES name
     device: str|None = None           # 'cpu' or 'cuda' (default: the GPU when there is one)
 
     def __post_init__(self):
@@ -114,6 +119,7 @@ class SyntheticParams(Config):
         try: NoiseSpec(self.noise_kind, self.noise_dim, self.noise_scale)
         except ValueError as e: raise ValueError(f"noise_{e}") from None                       # NoiseSpec's `kind` is our `noise_kind`
         check_choice('draws', self.draws, list(DRAWS))
+        check_choice('schedule', self.schedule, sorted(SCHEDULES))
         if not self.models: raise ValueError(f"models=[] names no model; choose from {list(MODELS)}")
         for m in self.models: check_choice('model', m, MODELS)
         check_unique('models', self.models)
@@ -134,6 +140,8 @@ class SyntheticParams(Config):
     def noise(self) -> NoiseSpec: return NoiseSpec(self.noise_kind, self.noise_dim, self.noise_scale)
     @property
     def sdtt_rounds(self) -> int: return int(round(math.log2(self.sdtt_teacher_steps)))
+    @property
+    def alpha_schedule(self) -> Schedule: return make_schedule(self.schedule)
 
     def smoke(self) -> SyntheticParams:
         "A version that runs in well under a minute: one seed, fewer and shorter phases."
@@ -143,7 +151,19 @@ class SyntheticParams(Config):
 
     def independent(self) -> SyntheticParams:
         "The recipe for independent draws (Table 1 as first measured): 1,024 pairs, noise 256, 5 rounds at the source."
-        return self.replace(draws='independent', noise_dim=256, coupling_pairs=1024, rounds=5, redi_bridge=False)
+        return self.replace(draws='independent', **INDEPENDENT_RECIPE)
+
+    @classmethod
+    def recipe(cls, task:str='equal', draws:str='noise') -> dict:
+        "The fields a task and a kind of draws change from the defaults: `INDEPENDENT_RECIPE`, or a harder task's ReDi budget."
+        if draws == 'independent': return dict(INDEPENDENT_RECIPE)
+        return {'redi_iters': TASK_REDI_ITERS[task]} if isinstance(task, str) and task in TASK_REDI_ITERS else {}
+
+    @classmethod
+    def from_dict(cls, d:dict) -> SyntheticParams:
+        "The run that given values `d` ask for: their task's and draws' `recipe`, then `d` itself (every entry point builds it so)."
+        if isinstance(d, dict): d = {**cls.recipe(d.get('task', 'equal'), d.get('draws', 'noise')), **d}
+        return super().from_dict(d)
 
 # %% ../nbs/80_synthetic_experiment.ipynb #c3ccc75c
 def _train_config(p:SyntheticParams, steps:int, seed:int) -> TrainConfig:
@@ -156,7 +176,7 @@ def train_teacher(task:SyntheticTask, p:SyntheticParams, seed:int) -> Denoiser:
     torch.manual_seed(seed)
     cfg = dit_config(p.model_size, vocab_size=task.vocab_size, length=task.L, dropout=0.)
     teacher = Denoiser(DiT(cfg), mask_id=task.mask_id).to(device)
-    sch = LogLinear()
+    sch = p.alpha_schedule
     loss = lambda m, i, g: nelbo(m, sch, task.sample(p.batch_size, g), generator=g).loss
     train(teacher, loss, _train_config(p, p.teacher_iters, seed))
     return teacher.eval()
@@ -171,7 +191,7 @@ def _needed(want) -> list[Student]:
 
 def _distil_one(s:Student, start:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int, say) -> Denoiser:
     "Student `s` distilled from `start` (its teacher)."
-    sch, student = LogLinear(), Denoiser.from_mdlm(start, p.noise) if s.imdm else copy.deepcopy(start)
+    sch, student = p.alpha_schedule, Denoiser.from_mdlm(start, p.noise) if s.imdm else copy.deepcopy(start)
     config, iters = RECIPES[s.method](p, s)
     data = DistilData(lambda i, g: task.sample(p.batch_size, g), task.L)
     on_round = (lambda rd: say(f'{s.name} round {rd.r}', rd.state.model)) if s.save_rounds else None
@@ -193,7 +213,7 @@ def distil(task:SyntheticTask, teacher:Denoiser, p:SyntheticParams, seed:int,
 # %% ../nbs/80_synthetic_experiment.ipynb #fbbf91af
 def evaluate(model:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int) -> dict:
     "Per step count: sampled validity and token entropy, exact validity and factorization error (with its s.e.)."
-    sch, res = LogLinear(), {}
+    sch, res = p.alpha_schedule, {}
     for steps in p.eval_steps:
         x = generate(model, sch, Ancestral(steps=steps, draws=p.draws), n=p.samples, length=task.L, seed=10_000 + seed).x
         p_gen, groups = generated_distribution(model, sch, task, steps, n_noise=p.n_noise, seed=20_000 + seed, draws=p.draws)
