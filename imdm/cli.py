@@ -179,7 +179,8 @@ def _synthetic_args(p):
     p.add_argument('--seeds', nargs='+', type=int, default=None, help='seeds (default 0 1 2)')
     p.add_argument('--draws', choices=['noise', 'independent'], default=None,
                    help="the samplers' random choices: 'noise' (the default: read from each position's noise) or 'independent' "
-                        "(MDLM's sampler), each with the recipe that suits it (SyntheticParams.recipe; independent: 1,024 pairs, noise 256, 5 rounds at the source); "
+                        "(MDLM's sampler), each with the recipe that suits it (SyntheticParams.recipe; independent: 1,024 pairs, "
+                        "noise 256, 5 rounds at the source); "
                         "--set overrides any of it")
     p.add_argument('--set', nargs='*', action='extend', default=None, metavar='KEY=VALUE',
                    help='any other parameter of the notebook (several --set options add up)')
@@ -204,7 +205,8 @@ def _synthetic_params(args) -> dict:
 def _synthetic(args) -> int:
     from imdm.runner import run_experiment
     from imdm.synthetic import make_task
-    from imdm.synthetic_experiment import SyntheticParams, table1, sweep_rows
+    from imdm.synthetic_experiment import SyntheticParams, table1, sweep_rows, value_sweep
+    from imdm.sweeps import check_sweep, run_sweep
     if args.out is not None and not args.sweep:
         raise ValueError(f"--out {args.out!r} is for --sweep only: a single run writes its metrics.json into its run folder")
     if args.out is not None:                                                            # before the runs' minutes, not after
@@ -219,13 +221,14 @@ def _synthetic(args) -> int:
         values = [_value(v) for v in values.split(',') if v]
         if not key.isidentifier() or not values: raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,...")
         for v in values: SyntheticParams.from_dict({**{k: x for k, x in params.items() if k != 'smoke'}, key: v})
-        runs = [run_experiment('synthetic', {**params, key: v}, args.runs_dir, overwrite=args.overwrite, log=lambda m: print(m, flush=True))
-                for v in values]
-        rows = sweep_rows(key, values, [r.metrics for r in runs])
+        res = run_sweep(check_sweep(value_sweep(key, values, params)), args.runs_dir, log=lambda m: print(m, flush=True), redo=args.overwrite)
+        folders = [Path(args.runs_dir) / c['folder'] for c in res['cells'].values()]    # in the order of the values
+        runs = [json.loads(RunFolder(f).metrics.read_text()) if c['state'] == 'done' else None for f, c in zip(folders, res['cells'].values())]
+        rows = sweep_rows(key, values, runs)
         for r in rows: print(f"{key}={r['value']}: " + ', '.join(f"{m} {s['validity'][0]:.3f} +- {s['validity'][1]:.3f}" for m, s in r['one_step'].items()))
         if args.out: write_json(args.out, {'key': key, 'params': params, 'rows': rows})
         print(f"wall time {time.perf_counter() - t0:.0f} s")
-        return 1 if any(r.status == 'failed' for r in runs) else 0
+        return 1 if any(c['state'] != 'done' for c in res['cells'].values()) else 0
     res = run_experiment('synthetic', params, args.runs_dir, overwrite=args.overwrite, log=lambda m: print(m, flush=True))
     if res.status == 'failed': return 1
     m = res.metrics

@@ -176,7 +176,8 @@ def check_cells(sweep:dict, jobs:int=1):
     chain = load_chain(sweep['chain'])
     for name, overrides in sweep_cells(sweep).items(): _check_stages(cell_chain(chain, overrides, name), None, jobs)
 
-def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells:list[str]|None=None) -> dict:
+def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells:list[str]|None=None,
+              redo:bool=False) -> dict: # redo: run finished stages again (their folders move to runs_dir/.replaced/)
     "Run the distinct stages of every cell (or those named), `jobs` at a time across cells; a failed cell is recorded and the rest go on."
     runs_dir, all_cells = Path(runs_dir).resolve(), sweep_cells(sweep)
     plan, results, say = sweep_plan(sweep, runs_dir, cells), {}, _serial(log)
@@ -187,7 +188,8 @@ def run_sweep(sweep:dict, runs_dir:str|Path='runs', jobs:int=1, log=print, cells
     def run_one(key, side):
         node, t0, threads = plan[key], time.perf_counter(), stage_threads(side)
         say(f"--- {node['id']} ({node['notebook']}{threads_note(threads)}) for {', '.join(node['cells'])}")
-        results[key] = run_experiment(node['notebook'], node['params'], runs_dir, log=lambda m: say(f"[{node['id']}] {m}"), wait=True, threads=threads)
+        results[key] = run_experiment(node['notebook'], node['params'], runs_dir, overwrite=redo, log=lambda m: say(f"[{node['id']}] {m}"),
+                                      wait=True, threads=threads)
         say(f"--- {node['id']} {results[key].status} in {(time.perf_counter() - t0) / 60:.1f} min")
         return results[key].status != 'failed'
     def skip(key):

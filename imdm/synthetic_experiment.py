@@ -30,7 +30,7 @@ from .metrics import validity, token_entropy, generated_distribution, factorizat
 # %% auto #0
 __all__ = ['TEACHER', 'RECIPES', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'INDEPENDENT_RECIPE', 'PAPER_TABLE1', 'GROUPS',
            'model_folder', 'Student', 'sdtt_recipe', 'redi_recipe', 'SyntheticParams', 'train_teacher', 'distil',
-           'evaluate', 'routing_table', 'summarize', 'sweep_rows', 'table1', 'run_synthetic']
+           'evaluate', 'routing_table', 'summarize', 'sweep_rows', 'value_sweep', 'table1', 'run_synthetic']
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d04850db
 def model_folder(name:str) -> str:
@@ -259,6 +259,13 @@ def sweep_rows(key:str, values:list, metrics:list[dict|None]) -> list[dict]:
     return [{'value': v, 'one_step': {} if m is None else {name: s['1'] for name, s in m['summary'].items() if '1' in s},
              'per_seed': {} if m is None else {seed: {name: r['1']['validity'] for name, r in ms.items() if '1' in r} for seed, ms in m['per_seed'].items()}}
             for v, m in zip(values, metrics)]
+
+def value_sweep(key:str, values:list, given:dict|None=None) -> dict:
+    "The sweep `imdm synthetic --sweep KEY=V1,V2,...` runs through `imdm.sweeps`: one cell per value, `given` the settings they share."
+    return {'name': f'synthetic-{key}', 'chain': 'synthetic', 'base': {f'synthetic.{k}': v for k, v in (given or {}).items()},
+            'axes': {f'synthetic.{key}': list(values)},
+            'report': {'stage': 'synthetic', 'where': {'steps': 1}, 'y': 'validity', 'error': 'validity_sd', 'color': 'model',
+                       'columns': ['model', 'steps', 'validity', 'validity_sd', 'exact_validity', 'factorization_error']}}
 
 # %% ../nbs/80_synthetic_experiment.ipynb #97c69656
 PAPER_TABLE1 = {'MDM': {'validity': 0.498, 'token_entropy': 0.69, 'factorization_error': 0.693},

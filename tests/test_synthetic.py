@@ -41,3 +41,24 @@ def test_a_sweep_checks_every_value_before_running(tmp_path):
         out = subprocess.run([str(SCRIPT), 'synthetic', *extra, '--runs-dir', str(tmp_path)], capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and message in out.stderr, (extra, out.stderr[-500:])
     assert not any(tmp_path.iterdir())
+
+
+def test_a_sweep_is_the_runs_of_its_values(tmp_path):
+    # `imdm synthetic --sweep` goes through imdm.sweeps: its cells are the very runs `imdm synthetic` makes for each value
+    out_json = tmp_path / 'sweep.json'
+    runs = tmp_path / 'runs'
+    out = subprocess.run([str(SCRIPT), 'synthetic', '--smoke', '--sweep', 'noise_dim=8,16', '--out', str(out_json), '--runs-dir', str(runs)],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert '=== sweep synthetic-noise_dim: 2 cells, 2 distinct stages' in out.stdout
+    rows = json.loads(out_json.read_text())['rows']
+    assert [r['value'] for r in rows] == [8, 16] and all('IMDM ReDi' in r['one_step'] for r in rows)
+    folders = sorted(p.name for p in runs.iterdir() if p.name.startswith('synthetic-'))
+    assert len(folders) == 2
+    for dim in (8, 16):
+        p = json.loads(next(f for f in (runs / n / 'params.json' for n in folders) if json.loads(f.read_text())['noise_dim'] == dim).read_text())
+        assert p['smoke'] is True
+    one = subprocess.run([str(SCRIPT), 'synthetic', '--smoke', '--set', 'noise_dim=16', '--runs-dir', str(runs)],
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0 and 'already finished' in one.stdout, one.stdout[-2000:] + one.stderr[-2000:]
+    assert sorted(p.name for p in runs.iterdir() if p.name.startswith('synthetic-')) == folders
