@@ -28,12 +28,12 @@ from .sdtt import teacher_targets
 from .sweeps import cell_folders
 
 # %% auto #0
-__all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'best_ratios', 'matched_ratios',
-           'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio', 'conditional_ratios', 'write_chain',
-           'committed_ratios', 'shuffled', 'schedule_at', 'pair_measures', 'generalisation', 'pair_losses',
-           'few_step_gap', 'generalisation_gate', 'gates', 'is_imdm_row', 'row_side', 'regime_rows', 'merge_matched',
-           'regime_target', 'regime_pair', 'regime_figure', 'regime', 'recall_own_and_shuffled', 'small_coupling',
-           'redi_noise', 'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
+__all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'gather_chains', 'split_seed', 'row_seed', 'is_imdm_row',
+           'row_side', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws', 'chain_ratios', 'paired_ratio',
+           'conditional_ratios', 'write_chain', 'committed_ratios', 'shuffled', 'schedule_at', 'pair_measures',
+           'generalisation', 'pair_losses', 'few_step_gap', 'generalisation_gate', 'gates', 'regime_rows',
+           'merge_matched', 'regime_target', 'regime_pair', 'regime_figure', 'regime', 'recall_own_and_shuffled',
+           'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence', 'mask_state_spread', 'mask_states']
 
 # %% ../nbs/84_analyses.ipynb #fb9a91ff
 def gather_chains(runs:str|Path, names:list[str]) -> dict:
@@ -61,6 +61,20 @@ def split_seed(model:str) -> tuple[str, int]:
     base, sep, seed = model.rpartition(', seed ')
     return (base, int(seed)) if sep and seed.isdigit() else (model, 0)
 
+def row_seed(r:dict) -> int:
+    "The training seed of an evaluated row: the one the evaluation recorded, else the one its name carries."
+    return r['train_seed'] if 'train_seed' in r else split_seed(r['model'])[1]
+
+def is_imdm_row(model:str) -> bool: return split_seed(model)[0].startswith(('IMDM', 'IM-'))
+
+def row_side(r:dict) -> str|None:
+    "'imdm' or 'mdlm' for a student row (the `kind` the evaluation recorded; by its name for rows older than that), None for a teacher."
+    if r.get('method') == 'train' or split_seed(r['model'])[0] == 'MDLM teacher': return None
+    if 'kind' in r: return r['kind']
+    base = split_seed(r['model'])[0]
+    if is_imdm_row(base) or base.startswith('MDLM'): return 'imdm' if is_imdm_row(base) else 'mdlm'
+    raise ValueError(f"row {r['model']!r} records no model kind and its name says neither IMDM nor MDLM: evaluate it again to record its kind")
+
 # %% ../nbs/84_analyses.ipynb #db62095e
 MATCHED = {   # each IMDM row of the text experiment and the MDLM row trained by the same recipe
     'IM-SDTT (noise-driven)': 'MDLM SDTT', 'IM-SDTT+ReDi (noise-driven)': 'MDLM SDTT+ReDi',
@@ -73,13 +87,13 @@ def _ratio(r:dict, b:dict, seed:int) -> dict:
 
 def best_ratios(rows:list[dict]) -> dict:
     "Each IMDM row over the best MDLM student (lowest 2-step Gen PPL), per step count (training seed 0)."
-    rows = [r for r in rows if split_seed(r['model'])[1] == 0]
-    students = [r for r in rows if r['model'].startswith('MDLM') and r['model'] != 'MDLM teacher' and r['steps'] == 2]
+    rows = [r for r in rows if row_seed(r) == 0]
+    students = [r for r in rows if row_side(r) == 'mdlm' and r['steps'] == 2]
     if not students: return {}
     best = min(students, key=lambda r: r['gen_ppl'])['model']
     get = {(r['model'], r['steps']): r for r in rows}
     return {'baseline': best, 'rows': [_ratio(r, get[best, r['steps']], r['steps']) for r in rows
-                                       if r['model'].startswith('IM') and (best, r['steps']) in get]}
+                                       if row_side(r) == 'imdm' and (best, r['steps']) in get]}
 
 def matched_ratios(rows:list[dict], matched:dict=MATCHED) -> dict:
     "Each IMDM row over the MDLM row of its own recipe (training seed 0), per step count."
@@ -323,16 +337,6 @@ def gates(chain:str, runs:str|Path='runs', out:str|Path|None=None, log=print, fo
     return res
 
 # %% ../nbs/84_analyses.ipynb #5a607fe1
-def is_imdm_row(model:str) -> bool: return split_seed(model)[0].startswith(('IMDM', 'IM-'))
-
-def row_side(r:dict) -> str|None:
-    "'imdm' or 'mdlm' for a student row (the `kind` the evaluation recorded; by its name for rows older than that), None for a teacher."
-    if r.get('method') == 'train' or split_seed(r['model'])[0] == 'MDLM teacher': return None
-    if 'kind' in r: return r['kind']
-    base = split_seed(r['model'])[0]
-    if is_imdm_row(base) or base.startswith('MDLM'): return 'imdm' if is_imdm_row(base) else 'mdlm'
-    raise ValueError(f"row {r['model']!r} records no model kind and its name says neither IMDM nor MDLM: evaluate it again to record its kind")
-
 def regime_rows(chain:str, runs:str|Path='runs') -> list[dict]:
     "Every finished evaluation row of a regime: its chain's eval stages, and its curve sweep's other cells (models named with their cell)."
     from imdm.sweeps import load_sweep, sweep_cells, cell_chain
