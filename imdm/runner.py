@@ -15,10 +15,10 @@ import imdm.lm_experiment, imdm.synthetic_experiment     # noqa: F401  they regi
 
 # %% auto #0
 __all__ = ['WAIT_POLL_S', 'CHAIN_KEYS', 'STAGE_KEYS', 'MODEL_PATH_KEYS', 'PRODUCTS', 'experiments_dir', 'experiment_path',
-           'run_key', 'check_json_data', 'check_params', 'config_class', 'RunResult', 'stop_kernels', 'start_record',
-           'finish_record', 'recorded', 'run_experiment', 'run_batch', 'params_dir', 'check_chain', 'absolute_paths',
-           'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'check_refs', 'record_skip', 'run_chain',
-           'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
+           'run_key', 'check_json_data', 'check_params', 'resolved_params', 'config_class', 'RunResult', 'stop_kernels',
+           'start_record', 'finish_record', 'recorded', 'run_experiment', 'run_batch', 'params_dir', 'check_chain',
+           'absolute_paths', 'load_chain', 'chain_params', 'stage_needs', 'run_graph', 'check_refs', 'record_skip',
+           'run_chain', 'stage_threads', 'threads_note', 'gather', 'folder_state', 'runs_table']
 
 # %% ../nbs/81_runner.ipynb #819fb491
 def experiments_dir() -> Path: return Path(imdm.__file__).parent / 'experiments'
@@ -64,10 +64,13 @@ def check_params(name:str, params) -> dict:
         check_json_data(k, v)
     cls = config_class(name)
     if cls is None: return params                           # a notebook given by path: its parameters cell decides
-    rest = dict(params)
-    if name == 'synthetic' and not isinstance(rest.pop('smoke', False), bool): raise ValueError(f"smoke={params['smoke']!r} must be true or false")
-    cls.from_dict(rest)
+    cls.from_dict(params)
     return params
+
+def resolved_params(name:str, params:dict) -> dict:
+    "What a run of `name` with `params` is: every setting of its config class, defaults filled in (`params` for a notebook given by path)."
+    cls = config_class(name)
+    return dict(params) if cls is None else cls.from_dict(params).to_dict()
 
 def config_class(name:str):
     "The config class of packaged experiment `name` (`EXPERIMENTS`), or None for a notebook given by path."
@@ -150,8 +153,8 @@ def _attempts(folder:Path) -> list:
     except (OSError, ValueError): return []
 
 def start_record(folder:Path, name:str, params:dict, attempts:list|None=None) -> dict:
-    "Write `params.json` and a running `status.json` into `folder`, as every entry point does; the status to `finish_record`."
-    write_json(RunFolder(folder).params, params, default=str)
+    "Write `params.json` (every setting) and a running `status.json` (the given ones) into `folder`, as every entry point does."
+    write_json(RunFolder(folder).params, resolved_params(name, params), default=str)     # its one writer: templates do not
     status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
               'host': socket.gethostname(), 'pid': os.getpid(), 'attempts': _attempts(folder) if attempts is None else attempts}
     write_json(RunFolder(folder).status, {**status, 'status': 'running'}, default=str)
@@ -239,7 +242,7 @@ def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, lo
     "Run the notebook of experiment `name` in `folder`, whose lock this process holds, and record the attempt."
     import papermill as pm
     if name in EXPERIMENTS and not any(isinstance(f, _KnownParameters) for f in logging.getLogger('papermill').filters):
-        logging.getLogger('papermill').addFilter(_KnownParameters())          # templates declare only some names; the config class knows all
+        logging.getLogger('papermill').addFilter(_KnownParameters())          # templates declare no names; the config class knows all
     status = start_record(folder, name, params, attempts)
     resumes = name in EXPERIMENTS and EXPERIMENTS[name].resumable
     again = f"running again in its folder ({'it resumes from its checkpoints' if resumes else 'this experiment starts over'})"

@@ -110,6 +110,7 @@ class SyntheticParams(Config):
     models: list = field(default_factory=lambda: list(MODELS))  # which models to run
     schedule: str = 'loglinear'       # the noise schedule alpha_t of every phase: a SCHEDULES name
     device: str|None = None           # 'cpu' or 'cuda' (default: the GPU when there is one)
+    smoke: bool = False               # the version of `quick()`: one seed, shorter phases, in well under a minute
 
     def __post_init__(self):
         make_task(self.task, **self.task_args)                 # fails early on a bad task
@@ -143,11 +144,12 @@ class SyntheticParams(Config):
     @property
     def alpha_schedule(self) -> Schedule: return make_schedule(self.schedule)
 
-    def smoke(self) -> SyntheticParams:
-        "A version that runs in well under a minute: one seed, fewer and shorter phases."
-        return self.replace(seeds=self.seeds[:1], teacher_iters=300, coupling_pairs=min(self.coupling_pairs, 4096), coupling_steps=32,
-                            rounds=2, sdtt_redi_rounds=1, redi_iters=300, sdtt_teacher_steps=2, sdtt_iters=100, samples=1000,
-                            n_noise=512, models=['MDM teacher', 'MDM ReDi', 'IMDM ReDi'])
+    def quick(self, keep=()) -> SyntheticParams:
+        "The smoke version, in well under a minute: one seed, fewer and shorter phases; the fields named in `keep` keep their values."
+        short = dict(seeds=self.seeds[:1], teacher_iters=300, coupling_pairs=min(self.coupling_pairs, 4096), coupling_steps=32,
+                     rounds=2, sdtt_redi_rounds=1, redi_iters=300, sdtt_teacher_steps=2, sdtt_iters=100, samples=1000,
+                     n_noise=512, models=['MDM teacher', 'MDM ReDi', 'IMDM ReDi'])
+        return self.replace(smoke=True, **{k: v for k, v in short.items() if k not in keep})
 
     def independent(self) -> SyntheticParams:
         "The recipe for independent draws (Table 1 as first measured): 1,024 pairs, noise 256, 5 rounds at the source."
@@ -161,9 +163,10 @@ class SyntheticParams(Config):
 
     @classmethod
     def from_dict(cls, d:dict) -> SyntheticParams:
-        "The run that given values `d` ask for: their task's and draws' `recipe`, then `d` itself (every entry point builds it so)."
-        if isinstance(d, dict): d = {**cls.recipe(d.get('task', 'equal'), d.get('draws', 'noise')), **d}
-        return super().from_dict(d)
+        "The run that given values `d` ask for: their task's and draws' `recipe`, then `d` itself, then `quick` where `smoke` (every entry point builds it so)."
+        if not isinstance(d, dict): return super().from_dict(d)
+        p = super().from_dict({**cls.recipe(d.get('task', 'equal'), d.get('draws', 'noise')), **d})
+        return p.quick(keep=d) if p.smoke else p
 
 # %% ../nbs/80_synthetic_experiment.ipynb #c3ccc75c
 def _train_config(p:SyntheticParams, steps:int, seed:int) -> TrainConfig:

@@ -295,7 +295,7 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('synthetic-noise-dim', ['synthetic', '--set', 'noise_dim=0'], 'noise_dim=0 must be an integer >= 1'),
     ('synthetic-noise-scale', ['synthetic', '--set', 'noise_scale=0'], 'noise_scale=0'),
     ('synthetic-model-size', ['synthetic', '--set', 'model_size=huge'], "model_size='huge' is not allowed"),
-    ('synthetic-smoke-set', ['synthetic', '--set', 'smoke=1'], 'smoke=1 must be true or false'),
+    ('synthetic-smoke-set', ['synthetic', '--set', 'smoke=1'], 'smoke=1 must be bool'),
     ('synthetic-sweep-bad-value', ['synthetic', '--sweep', 'noise_dim=0,4'], 'dim=0'),
     ('synthetic-sweep-empty', ['synthetic', '--sweep', 'noise_dim='], "--sweep 'noise_dim=' must look like KEY=V1,V2"),
     ('synthetic-sweep-unknown', ['synthetic', '--sweep', 'noise_dimm=4,8'], "unknown keys ['noise_dimm']"),

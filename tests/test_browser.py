@@ -33,7 +33,7 @@ def notebook(cells: list[str]) -> dict:
 def lab_root(tmp_path_factory):
     from imdm.synthetic_experiment import SyntheticParams, run_synthetic
     root = tmp_path_factory.mktemp('lab')
-    run_synthetic(SyntheticParams().smoke(), root / 'run', log=lambda *a: None)
+    run_synthetic(SyntheticParams().quick(), root / 'run', log=lambda *a: None)
     cells = ["from imdm.routing import RoutingExplorer\nex = RoutingExplorer('run', n=300, grid=15)\nex.widget"]
     (root / 'explorer.ipynb').write_text(json.dumps(notebook(cells)))
     return root
