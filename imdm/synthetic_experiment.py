@@ -28,8 +28,8 @@ from .synthetic import SyntheticTask, make_task
 from .metrics import validity, token_entropy, generated_distribution, factorization_error, token_probs
 
 # %% auto #0
-__all__ = ['TEACHER', 'RECIPES', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'INDEPENDENT_RECIPE', 'PAPER_TABLE1', 'GROUPS',
-           'model_folder', 'Student', 'sdtt_recipe', 'redi_recipe', 'SyntheticParams', 'train_teacher', 'distil',
+__all__ = ['TEACHER', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'INDEPENDENT_RECIPE', 'RECIPES', 'PAPER_TABLE1', 'GROUPS',
+           'model_folder', 'Student', 'SyntheticParams', 'sdtt_recipe', 'redi_recipe', 'train_teacher', 'distil',
            'evaluate', 'routing_table', 'summarize', 'sweep_rows', 'value_sweep', 'table1', 'run_synthetic']
 
 # %% ../nbs/80_synthetic_experiment.ipynb #d04850db
@@ -54,17 +54,6 @@ class Student:
     @property
     def folder(self) -> str: return model_folder(self.name)   # models/seed{s}/{folder}
     def round_folder(self, r:int) -> str: return f'{self.folder}_round_{r}'  # round r (from 0) of a `save_rounds` student
-
-def sdtt_recipe(p:SyntheticParams, s:Student) -> tuple[SDTTConfig, int]:
-    "SDTT from `p.sdtt_teacher_steps` down to one step, `p.sdtt_iters` steps per round."
-    return SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws), p.sdtt_iters
-
-def redi_recipe(p:SyntheticParams, s:Student) -> tuple[ReDiConfig, int]:
-    "ReDi with the student's number of rounds (`s.rounds` names the field), `p.redi_iters` steps per round."
-    return ReDiConfig(pairs=p.coupling_pairs, rounds=getattr(p, s.rounds), coupling_steps=p.coupling_steps,
-                      batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws), p.redi_iters
-
-RECIPES = {'sdtt': sdtt_recipe, 'redi': redi_recipe}   # how the synthetic experiment sets up each registered distiller
 
 STUDENTS = {s.name: s for s in [   # registry order is training order: a student comes after the model it starts from
     Student('MDM ReDi', 'redi', imdm=False, job=0, seed_offset=1, rounds='mdm_rounds'),
@@ -167,6 +156,17 @@ class SyntheticParams(Config):
         if not isinstance(d, dict): return super().from_dict(d)
         p = super().from_dict({**cls.recipe(d.get('task', 'equal'), d.get('draws', 'noise')), **d})
         return p.quick(keep=d) if p.smoke else p
+
+def sdtt_recipe(p:SyntheticParams, s:Student) -> tuple[SDTTConfig, int]:
+    "SDTT from `p.sdtt_teacher_steps` down to one step, `p.sdtt_iters` steps per round."
+    return SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws), p.sdtt_iters
+
+def redi_recipe(p:SyntheticParams, s:Student) -> tuple[ReDiConfig, int]:
+    "ReDi with the student's number of rounds (`s.rounds` names the field), `p.redi_iters` steps per round."
+    return ReDiConfig(pairs=p.coupling_pairs, rounds=getattr(p, s.rounds), coupling_steps=p.coupling_steps,
+                      batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws), p.redi_iters
+
+RECIPES = {'sdtt': sdtt_recipe, 'redi': redi_recipe}   # how the synthetic experiment sets up each registered distiller
 
 # %% ../nbs/80_synthetic_experiment.ipynb #c3ccc75c
 def _train_config(p:SyntheticParams, steps:int, seed:int) -> TrainConfig:

@@ -49,7 +49,10 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     status = json.loads((tmp_path / 'straight' / 'status.json').read_text())          # recorded as `imdm run` records its runs
     assert (status['experiment'], status['status'], len(status['attempts'])) == ('lm_train', 'done', 1), status
-    assert json.loads((tmp_path / 'straight' / 'params.json').read_text()) == json.loads(p.read_text())
+    from imdm.lm_experiment import TrainStage
+    given = json.loads(p.read_text())
+    assert status['params'] == given                                                    # what was asked for
+    assert json.loads((tmp_path / 'straight' / 'params.json').read_text()) == TrainStage.from_dict(given).to_dict()   # every setting
 
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
     proc = subprocess.Popen([str(SCRIPT), 'stage', 'train', str(p), '--out', str(tmp_path / 'killed')],
