@@ -154,7 +154,7 @@ def _attempts(folder:Path) -> list:
 
 def start_record(folder:Path, name:str, params:dict, attempts:list|None=None) -> dict:
     "Write `params.json` (every setting) and a running `status.json` (the given ones) into `folder`, as every entry point does."
-    write_json(RunFolder(folder).params, resolved_params(name, params), default=str)     # its one writer: templates do not
+    write_json(RunFolder(folder).params, resolved_params(name, params), default=str)     # the LM templates write the same until overrides-only
     status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
               'host': socket.gethostname(), 'pid': os.getpid(), 'attempts': _attempts(folder) if attempts is None else attempts}
     write_json(RunFolder(folder).status, {**status, 'status': 'running'}, default=str)
@@ -242,7 +242,7 @@ def _execute(name, src, params, folder, key, resumed, attempts, t0, progress, lo
     "Run the notebook of experiment `name` in `folder`, whose lock this process holds, and record the attempt."
     import papermill as pm
     if name in EXPERIMENTS and not any(isinstance(f, _KnownParameters) for f in logging.getLogger('papermill').filters):
-        logging.getLogger('papermill').addFilter(_KnownParameters())          # templates declare no names; the config class knows all
+        logging.getLogger('papermill').addFilter(_KnownParameters())          # templates declare some names or none; the config class knows all
     status = start_record(folder, name, params, attempts)
     resumes = name in EXPERIMENTS and EXPERIMENTS[name].resumable
     again = f"running again in its folder ({'it resumes from its checkpoints' if resumes else 'this experiment starts over'})"
