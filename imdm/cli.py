@@ -199,13 +199,13 @@ def _synthetic_params(args) -> dict:
     if args.task_args is not None: params['task_args'] = _parse_sets(args.task_args)
     if args.seeds: params['seeds'] = args.seeds
     if args.smoke: params['smoke'] = True
-    SyntheticParams.from_dict({k: v for k, v in params.items() if k != 'smoke'})     # refuse bad input before starting
+    SyntheticParams.from_dict(params)                                             # refuse bad input before starting
     return params
 
 def _synthetic(args) -> int:
     from imdm.runner import run_experiment
     from imdm.synthetic import make_task
-    from imdm.synthetic_experiment import SyntheticParams, table1, sweep_rows, value_sweep
+    from imdm.synthetic_experiment import table1, sweep_rows, value_sweep
     from imdm.sweeps import check_sweep, run_sweep
     if args.out is not None and not args.sweep:
         raise ValueError(f"--out {args.out!r} is for --sweep only: a single run writes its metrics.json into its run folder")
@@ -220,8 +220,8 @@ def _synthetic(args) -> int:
         key, _, values = args.sweep.partition('=')
         values = [_value(v) for v in values.split(',') if v]
         if not key.isidentifier() or not values: raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,...")
-        for v in values: SyntheticParams.from_dict({**{k: x for k, x in params.items() if k != 'smoke'}, key: v})
-        res = run_sweep(check_sweep(value_sweep(key, values, params)), args.runs_dir, log=lambda m: print(m, flush=True), redo=args.overwrite)
+        sweep = check_sweep(value_sweep(key, values, params))                           # run_sweep checks every cell before it runs one
+        res = run_sweep(sweep, args.runs_dir, log=lambda m: print(m, flush=True), redo=args.overwrite)
         folders = [Path(args.runs_dir) / c['folder'] for c in res['cells'].values()]    # in the order of the values
         runs = [json.loads(RunFolder(f).metrics.read_text()) if c['state'] == 'done' else None for f, c in zip(folders, res['cells'].values())]
         rows = sweep_rows(key, values, runs)

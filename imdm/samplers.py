@@ -175,10 +175,8 @@ SAMPLERS = Registry('sampler')   # name -> a Config class that satisfies Sampler
 SAMPLERS['ancestral'] = Ancestral
 
 def make_sampler(name:str='ancestral', **fields) -> Sampler:
-    "A sampler from its `SAMPLERS` name and its fields (unknown fields are refused)."
-    cls = SAMPLERS[name]
-    cls.check_keys(fields)
-    return cls(**fields)
+    "A sampler from its `SAMPLERS` name and its fields (unknown fields and wrong types are refused)."
+    return SAMPLERS[name].from_dict(fields)
 
 # %% ../nbs/40_samplers.ipynb #9a6f2a0f
 class Sample(NamedTuple):
