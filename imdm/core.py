@@ -38,7 +38,8 @@ def check_int(name:str, value:Any, lo:int=1, hi:int|None=None) -> int:
         raise ValueError(f"{name}={value!r} must be an integer {bound}")
     return int(value)
 
-def check_float(name:str, value:Any, lo:float|None=None, hi:float|None=None, open_lo:bool=False, open_hi:bool=False) -> float:
+def check_float(name:str, value:Any, lo:float|None=None, hi:float|None=None,
+                open_lo:bool=False, open_hi:bool=False) -> float:
     "Return `value` as a finite float if it lies in the interval, else raise a `ValueError` naming it."
     if isinstance(value, bool): raise ValueError(f"{name}={value!r} must be a number")
     try: v = float(value)
@@ -46,7 +47,8 @@ def check_float(name:str, value:Any, lo:float|None=None, hi:float|None=None, ope
     if not math.isfinite(v): raise ValueError(f"{name}={value!r} must be a finite number")
     below = lo is not None and (v <= lo if open_lo else v < lo)
     above = hi is not None and (v >= hi if open_hi else v > hi)
-    if below or above: raise ValueError(f"{name}={value!r} must lie in {'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}")
+    if below or above:
+        raise ValueError(f"{name}={value!r} must lie in {'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}")
     return v
 
 def check_unique(name:str, values:list) -> list:
@@ -60,7 +62,8 @@ def check_unique(name:str, values:list) -> list:
 def check_name(what:str, name:Any) -> str:
     "Return `name` if it is a Python identifier (not a keyword), else raise a `ValueError` naming it."
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ValueError(f"{what} {name!r} is not allowed: names are letters, digits and underscores, not starting with a digit")
+        raise ValueError(f"{what} {name!r} is not allowed: "
+                         "names are letters, digits and underscores, not starting with a digit")
     return name
 
 # %% ../nbs/00_core.ipynb #b0ea3740
@@ -93,15 +96,15 @@ class Experiment:
     "A packaged experiment: its template `imdm/experiments/{name}.ipynb`, its config class, and how it runs."
     name: str                      # the template's name, e.g. 'lm_sdtt'
     config: type                   # the config class: every default, and the checks of every parameter
-    run: Callable|None = None      # (params, out_dir, log) -> metrics, what `imdm stage` calls (None: only its template runs it)
+    run: Callable|None = None      # (params, out_dir, log) -> metrics for `imdm stage`; None: only its template runs it
     stage: str|None = None         # the name `imdm stage` knows it by, e.g. 'sdtt'
-    resumable: bool = True         # it checkpoints, so an interrupted run goes on where it stopped (else it starts over)
+    resumable: bool = True         # it checkpoints: an interrupted run goes on where it stopped (else it starts over)
     summary: str = ''              # one line, for the CLI's help
 
 EXPERIMENTS = Registry('experiment')
 
 def keeps_entry(old, new) -> bool|None:
-    "Whether a registry keeps `old` (a class or function) against `new`, the same definition executed again; None for another one."
+    "Whether a registry keeps `old` (class or function) against `new`, the same definition rerun; None for another one."
     if old.__qualname__ != new.__qualname__: return None
     # a source notebook run in a process that imported the package defines its classes again: the package's entry
     # stays, or every later user of the process (another notebook, the runner) would get the notebook's copies
@@ -111,14 +114,16 @@ def register_experiment(e:Experiment) -> Experiment:
     "Add `e` to `EXPERIMENTS` (the same definition executed again: see `keeps_entry`)."
     if e.name in EXPERIMENTS:
         keep = keeps_entry(EXPERIMENTS[e.name].config, e.config)
-        if keep is None: raise ValueError(f"experiment {e.name!r} is taken by {EXPERIMENTS[e.name].config.__qualname__}")
+        if keep is None:
+            raise ValueError(f"experiment {e.name!r} is taken by {EXPERIMENTS[e.name].config.__qualname__}")
         if keep: return EXPERIMENTS[e.name]
     EXPERIMENTS[e.name] = e
     return e
 
 def experiment_of(config:type) -> Experiment:
     "The registered experiment whose config class is `config` (or a definition of it executed again)."
-    hits = [e for e in EXPERIMENTS.values() if e.config is config] or [e for e in EXPERIMENTS.values() if e.config.__qualname__ == config.__qualname__]
+    hits = ([e for e in EXPERIMENTS.values() if e.config is config]
+            or [e for e in EXPERIMENTS.values() if e.config.__qualname__ == config.__qualname__])
     if not hits: raise ValueError(f"{config.__qualname__} is the config of no registered experiment")
     return hits[0]
 
@@ -130,9 +135,9 @@ class Config:
 
     @classmethod
     def nested_fields(cls) -> dict[str, type]:
-        "The fields typed as another `Config` (or one or None), and that config's class: their settings arrive as dicts."
+        "Fields typed as another `Config` (or one or None), and that config's class: their settings arrive as dicts."
         try: hints = typing.get_type_hints(cls)
-        except Exception: return {}                                                     # an annotation this module cannot resolve
+        except Exception: return {}     # an annotation this module cannot resolve
         return {f.name: t for f in fields(cls) for t in (typing.get_args(hints[f.name]) or (hints[f.name],))
                 if isinstance(t, type) and issubclass(t, Config)}
 
@@ -144,7 +149,8 @@ class Config:
             if k not in d or isinstance(d[k], c): continue
             optional = type(None) in typing.get_args(typing.get_type_hints(cls)[k])
             if d[k] is None and optional: continue
-            if d[k] is not None and not isinstance(d[k], dict): raise ValueError(f"{k}={d[k]!r} must be a dict of {c.__name__} settings")
+            if d[k] is not None and not isinstance(d[k], dict):
+                raise ValueError(f"{k}={d[k]!r} must be a dict of {c.__name__} settings")
             out[k] = nested(k, c, d[k])
         return out
 
@@ -156,14 +162,16 @@ class Config:
 
     @classmethod
     def check_types(cls, d:dict):
-        "Raise a `ValueError` naming the first value whose type is not its field's (`int`, `float`, `str`, `bool`, `dict`, `list`, or `None` where allowed)."
+        "Raise a `ValueError` naming the first value not of its field's type (int, float, str, bool, dict, list, None)."
         for f in fields(cls):
-            if f.name in d: _check_type(f.name, d[f.name], f.type if isinstance(f.type, str) else getattr(f.type, '__name__', ''))
+            if f.name in d:
+                _check_type(f.name, d[f.name], f.type if isinstance(f.type, str) else getattr(f.type, '__name__', ''))
 
     @classmethod
     def from_dict(cls, d:dict):
         "Build from a plain dict, refusing unknown keys and values of the wrong type."
-        if not isinstance(d, dict): raise ValueError(f"{cls.__name__} settings must be a dict of name: value, not {d!r}")
+        if not isinstance(d, dict):
+            raise ValueError(f"{cls.__name__} settings must be a dict of name: value, not {d!r}")
         cls.check_keys(d)
         cls.check_types(d)
         return cls(**cls._nest(d))
@@ -177,7 +185,7 @@ class Config:
         return dataclasses.replace(self, **self._nest(changes))
 
 def nested(name:str, cls, d):
-    "`cls.from_dict(d)` for the setting `name` of a larger config; its errors start with that name (`train: steps=0 ...`)."
+    "`cls.from_dict(d)` for setting `name` of a larger config; its errors start with that name (`train: steps=0 ...`)."
     try: return cls.from_dict({} if d is None else d)
     except ValueError as e: raise ValueError(f"{name}: {e}") from None
 
@@ -185,13 +193,14 @@ _TYPES = {'int': (int, np.integer), 'float': (int, float, np.integer, np.floatin
           'dict': (dict,), 'list': (list, tuple), 'None': (type(None),)}
 
 def _check_type(name:str, value:Any, annotation:str):
-    "Refuse `value` unless it has one of the types `annotation` ('int|None', 'dict', ...) names; unknown annotations pass."
+    "Refuse `value` unless it has a type that `annotation` ('int|None', 'dict', ...) names; unknown annotations pass."
     kinds = [k.strip() for k in annotation.split('|')]
     if any(k not in _TYPES for k in kinds): return
-    bad_bool = isinstance(value, bool) and 'bool' not in kinds                        # True is an int to Python, not to a user
+    bad_bool = isinstance(value, bool) and 'bool' not in kinds  # True is an int to Python, not to a user
     if bad_bool or not isinstance(value, tuple(t for k in kinds for t in _TYPES[k])):
         raise ValueError(f"{name}={value!r} must be {' or '.join(kinds)}")
-    if isinstance(value, float) and not math.isfinite(value): raise ValueError(f"{name}={value!r} must be a finite number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite number")
 
 # %% ../nbs/00_core.ipynb #c38d406e
 def seed_everything(seed:int) -> torch.Generator:
@@ -202,7 +211,7 @@ def seed_everything(seed:int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 def stream_seed(purpose:str, *parts:int) -> int:
-    "A 63-bit seed for one named random stream: streams of different purposes never share a seed, whatever seeds the user picks."
+    "A 63-bit seed for one named random stream: different purposes never share a seed, whatever seeds the user picks."
     import hashlib
     return int.from_bytes(hashlib.sha256('|'.join([purpose, *map(str, parts)]).encode()).digest()[:8], 'big') >> 1
 
@@ -215,7 +224,8 @@ def check_seed(name:str, value:Any) -> int:
 def make_generator(seed:int|None, device:str|torch.device='cpu') -> torch.Generator|None:
     "A generator on `device` seeded with `seed` (`None` means unseeded: returns `None`)."
     if seed is None: return None
-    return torch.Generator(device=device).manual_seed(check_int('seed', seed, 0, 2**64 - 1))   # what a torch generator can hold
+    # the bound is what a torch generator can hold
+    return torch.Generator(device=device).manual_seed(check_int('seed', seed, 0, 2**64 - 1))
 
 def cores() -> int:
     "The CPU cores this process may use."
@@ -226,14 +236,15 @@ def pid_alive(pid:int) -> bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: pass
-    try: return Path(f'/proc/{pid}/stat').read_text().rpartition(')')[2].split()[0] != 'Z'   # the state follows the name
-    except (OSError, IndexError): return True                                            # no /proc (macOS): kill's answer
+    # the state follows the name
+    try: return Path(f'/proc/{pid}/stat').read_text().rpartition(')')[2].split()[0] != 'Z'
+    except (OSError, IndexError): return True  # no /proc (macOS): kill's answer
 
 def exit_with_parent(parent:int, poll_s:float=0.5):
     "Exit this process (status 1) as soon as its parent `parent` is gone: a worker must not outlive a killed run."
     import threading, time
     def watch():
-        while os.getppid() == parent: time.sleep(poll_s)                                 # a dead parent's children get another
+        while os.getppid() == parent: time.sleep(poll_s)    # a dead parent's children get another
         os._exit(1)
     threading.Thread(target=watch, daemon=True, name='exit-with-parent').start()
 
@@ -242,13 +253,15 @@ def default_device() -> torch.device:
     return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 
 def check_device(name:str|None) -> torch.device:
-    "The device `name` ('cpu', 'cuda', 'cuda:1'; None: the default) if this machine has it, else a `ValueError` naming it."
+    "Device `name` ('cpu', 'cuda', 'cuda:1'; None: the default) if this machine has it, else a `ValueError` naming it."
     if name is None: return default_device()
     try: d = torch.device(name)
-    except (RuntimeError, TypeError): raise ValueError(f"device={name!r} is not a device; use 'cpu', 'cuda' or 'cuda:N', or leave it unset") from None
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={name!r} is not a device; use 'cpu', 'cuda' or 'cuda:N', or leave it unset") from None
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if d.type == 'cuda' and (d.index or 0) >= gpus:
-        raise ValueError(f"device={name!r} is not available here ({gpus} GPUs); use 'cpu'{', ' + repr('cuda') if gpus else ''} or leave it unset")
+        raise ValueError(f"device={name!r} is not available here ({gpus} GPUs); "
+                         f"use 'cpu'{', ' + repr('cuda') if gpus else ''} or leave it unset")
     if d.type not in ('cpu', 'cuda'): raise ValueError(f"device={name!r} is not supported; use 'cpu' or 'cuda'")
     return d
 
@@ -285,10 +298,11 @@ def free_memory(device:str|torch.device='cpu') -> int:
     except (ValueError, OSError, AttributeError): return 2**62                        # no sysconf (macOS): no bound
 
 def check_memory(need:float, what:str, device:str|torch.device='cpu', hint:str='choose smaller sizes'):
-    "Refuse, before anything is allocated, work that needs more memory than `device` has free (a `ValueError` with both numbers)."
+    "Refuse, before allocating, work needing more memory than `device` has free (a `ValueError` with both numbers)."
     free = free_memory(device)
     if need > free:
-        raise ValueError(f"{what} needs about {need / 2**30:,.1f} GiB; this {torch.device(device).type} has {free / 2**30:,.1f} GiB free: {hint}")
+        raise ValueError(f"{what} needs about {need / 2**30:,.1f} GiB; "
+                         f"this {torch.device(device).type} has {free / 2**30:,.1f} GiB free: {hint}")
 
 # %% ../nbs/00_core.ipynb #0f7ee97a
 def entropy(p:torch.Tensor) -> float:
@@ -323,18 +337,19 @@ def write_atomic(path:str|Path, data:bytes|str) -> Path:
         if isinstance(data, str): tmp.write_text(data)
         else: tmp.write_bytes(data)
         os.replace(tmp, path)
-    except BaseException:                                   # a full disk, a read-only folder, an interrupt: no temp file left
+    except BaseException:   # a full disk, a read-only folder, an interrupt: no temp file left
         tmp.unlink(missing_ok=True)
         raise
     return path
 
 def check_writable(folder:str|Path, what:str):
-    "Refuse (a one-line `ValueError` naming `what`) a folder that cannot be made or written, before any work that would write there."
+    "Refuse (a one-line `ValueError` naming `what`) a folder that cannot be made or written, before work writes there."
     folder = Path(folder).expanduser().absolute()
-    probe = next(p for p in (folder, *folder.parents) if p.exists())                  # the nearest folder that exists
+    probe = next(p for p in (folder, *folder.parents) if p.exists())        # the nearest folder that exists
     if not probe.is_dir(): raise ValueError(f"{what} {str(folder)!r} cannot be made: {str(probe)!r} is a file")
-    if not os.access(probe, os.W_OK | os.X_OK): raise ValueError(f"{what} {str(folder)!r} is not writable ({str(probe)!r} is read-only)")
-    if hasattr(os, 'statvfs') and os.statvfs(probe).f_flag & os.ST_RDONLY:             # a read-only mount passes os.access as root
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {str(folder)!r} is not writable ({str(probe)!r} is read-only)")
+    if hasattr(os, 'statvfs') and os.statvfs(probe).f_flag & os.ST_RDONLY:  # a read-only mount passes os.access as root
         raise ValueError(f"{what} {str(folder)!r} is not writable: {str(probe)!r} is on a read-only file system")
 
 def write_json(path:str|Path, obj, default=None) -> Path:
@@ -343,23 +358,26 @@ def write_json(path:str|Path, obj, default=None) -> Path:
 
 # %% ../nbs/00_core.ipynb #fa2e0e41
 def refuse_fewer(path:str|Path, found:int, count:Callable[[Any], int], what:str, force:bool=False):
-    "Raise when the results file `path` holds more finished `what` (by `count` of its JSON) than a gather `found`, unless `force`."
+    "Raise if results file `path` has more finished `what` (`count` of its JSON) than a gather `found`, unless `force`."
     path = Path(path)
     if force or not path.is_file(): return
     try: before = count(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError, AttributeError): return                   # not results we can read: nothing to keep
+    except (ValueError, KeyError, TypeError, AttributeError): return  # not results we can read: nothing to keep
     if found < before:
-        raise ValueError(f"{path} holds {before} finished {what}; this gather found {found}: refusing to replace it with fewer "
+        raise ValueError(f"{path} holds {before} finished {what}; this gather found {found}: "
+                         f"refusing to replace it with fewer "
                          f"(is the runs folder right?); pass --force to replace it anyway")
 
 # %% ../nbs/00_core.ipynb #64f62ff2
 def parse_json(text:str, where:str):
-    "JSON `text`, refusing an object that names a key twice (a `ValueError` naming the key and `where`); syntax errors stay `JSONDecodeError`s."
+    "JSON `text`, refusing an object that names a key twice (a `ValueError` naming the key and `where`)."
     def distinct(pairs):
         keys = [k for k, _ in pairs]
         if dup := sorted({k for k in keys if keys.count(k) > 1}):
-            raise ValueError(f"{where}: key {dup[0]!r} appears twice in one object; give each key once (the last one would silently win)")
+            raise ValueError(f"{where}: key {dup[0]!r} appears twice in one object; "
+                             "give each key once (the last one would silently win)")
         return dict(pairs)
+    # syntax errors stay `json.JSONDecodeError`s
     return json.loads(text, object_pairs_hook=distinct)
 
 def flatten(d:dict, prefix:str='') -> dict:
@@ -375,9 +393,9 @@ def _at(d:dict, key:str):
     return d
 
 def differences(then:dict, now:dict, free:tuple=()) -> list[str]:
-    "The settings two nested dicts give differently, as 'key then vs now'; keys under `free`, and keys only one side has, are ignored."
+    "Settings two nested dicts give differently, as 'key then vs now', ignoring keys under `free` or on one side only."
     a, b = flatten(then), flatten(now)
-    under = lambda k, keys: any(j.startswith(k + '.') for j in keys)                # None on one side, a dict on the other
+    under = lambda k, keys: any(j.startswith(k + '.') for j in keys)    # None on one side, a dict on the other
     keys = [k for k in a if k in b or under(k, b)] + [k for k in b if k not in a and under(k, a)]
     skip = lambda k: any(k == f or k.startswith(f + '.') for f in free)
     return [f"{k} {_at(then, k)!r} vs {_at(now, k)!r}" for k in keys if not skip(k) and _at(then, k) != _at(now, k)]
@@ -387,24 +405,33 @@ class RunFolder:
     "Where each file of a run folder lives: the one place that knows the layout."
     def __init__(self, root:str|Path): self.root = Path(root)
     def __repr__(self): return f"RunFolder({str(self.root)!r})"
+    # the stage's parameters; the runner writes it
     @property
-    def params(self) -> Path: return self.root/'params.json'          # the stage's parameters; the runner writes it
+    def params(self) -> Path: return self.root/'params.json'
+    # running, done, failed, interrupted or skipped, with attempts
     @property
-    def status(self) -> Path: return self.root/'status.json'          # running, done, failed, interrupted or skipped, with attempts
+    def status(self) -> Path: return self.root/'status.json'
+    # the stage's results; written last, it marks the run finished
     @property
-    def metrics(self) -> Path: return self.root/'metrics.json'        # the stage's results; written last, it marks the run finished
+    def metrics(self) -> Path: return self.root/'metrics.json'
+    # the typed settings a stage started with; a resume must match them
     @property
-    def settings(self) -> Path: return self.root/'settings.json'      # the typed settings a stage started with; a resume must match them
+    def settings(self) -> Path: return self.root/'settings.json'
+    # resumable training state (step_* folders, latest.json)
     @property
-    def checkpoints(self) -> Path: return self.root/'checkpoints'     # resumable training state (step_* folders, latest.json)
+    def checkpoints(self) -> Path: return self.root/'checkpoints'
+    # the stage's final model (config.json and weights)
     @property
-    def model(self) -> Path: return self.root/'model'                 # the stage's final model (config.json and weights)
+    def model(self) -> Path: return self.root/'model'
+    # plotly figures as JSON
     @property
-    def figures(self) -> Path: return self.root/'figures'             # plotly figures as JSON
+    def figures(self) -> Path: return self.root/'figures'
+    # each distillation round's student that teaches the next
     @property
-    def rounds(self) -> Path: return self.root/'rounds'               # each distillation round's student that teaches the next
+    def rounds(self) -> Path: return self.root/'rounds'
+    # the template as it ran, with its outputs
     @property
-    def notebook(self) -> Path: return self.root/'notebook.ipynb'     # the template as it ran, with its outputs
+    def notebook(self) -> Path: return self.root/'notebook.ipynb'
     def round(self, r:int) -> Path:
         "The student after distillation round `r` (0-based)."
         return self.rounds/f'round_{check_int("round", r, 0)}'
@@ -457,6 +484,7 @@ class FolderLock:
         return f"process {pid or '?'}"
 
     def __enter__(self):
-        if not self.acquire(): raise RuntimeError(f"{self.path.parent} is being written by {self.holder() or 'another process'}")
+        if not self.acquire():
+            raise RuntimeError(f"{self.path.parent} is being written by {self.holder() or 'another process'}")
         return self
     def __exit__(self, *exc): self.release()

@@ -59,5 +59,5 @@ def make_schedule(name:str='loglinear', **kwargs) -> Schedule:
 
 # %% ../nbs/10_schedules.ipynb #9c5cc875
 def unmask_prob(alpha_t:float|Tensor, alpha_s:float|Tensor) -> float|Tensor:
-    "Eq. 4: the probability that a position masked at $t$ is unmasked by $s < t$, $(\\alpha_s - \\alpha_t) / (1 - \\alpha_t)$."
+    "Eq. 4: probability a position masked at $t$ is unmasked by $s < t$, $(\\alpha_s - \\alpha_t) / (1 - \\alpha_t)$."
     return (alpha_s - alpha_t) / (1 - alpha_t)
