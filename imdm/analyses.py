@@ -538,7 +538,8 @@ def redi_noise(coupling_run:str, runs:dict[str, tuple], out:str|Path|None='resul
         for k, run in (('MDLM', mdlm_run), ('IMDM', imdm_run)):
             m = json.loads(RunFolder(run).metrics.read_text())
             p = json.loads((model_path(run) / 'config.json').read_text())['params']['train']
-            r[k] = {'steps': m['steps'], 'lr': p['lr'], 'minutes': m['seconds'] / 60, 'loss': [[h['step'], h['loss']] for h in m['history']]}
+            r[k] = {'optimizer_steps': m['optimizer_steps'], 'lr': p['lr'], 'minutes': m['seconds'] / 60,
+                    'loss': [[h['step'], h['loss']] for h in m['history']]}
         if ev:
             ev_rows = json.loads(RunFolder(ev[0]).metrics.read_text())['rows']
             r['gen_ppl_2_steps'] = {row['model']: {'gen_ppl': row['gen_ppl'], 'entropy': row['entropy']}

@@ -174,7 +174,8 @@ def _value(text:str):
     except json.JSONDecodeError: return text
 
 def _synthetic_args(p):
-    p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' (1,600 ReDi steps per round unless --set redi_iters=N) or 'table'")
+    p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' (1,600 ReDi steps per round "
+                                                "unless --set redi_steps_per_round=N) or 'table'")
     p.add_argument('--task-args', nargs='*', default=None, metavar='K=V', help='task arguments, e.g. L=3 K=3')
     p.add_argument('--seeds', nargs='+', type=int, default=None, help='seeds (default 0 1 2)')
     p.add_argument('--draws', choices=['noise', 'independent'], default=None,
@@ -329,6 +330,21 @@ def _runs(args) -> int:
     return 0
 
 command('runs', 'one table of every run folder: status, time and the parameters that differ', _runs_args)(_runs)
+
+def _rekey_args(p):
+    _runs_args(p)
+    p.add_argument('--apply', action='store_true', help='move the folders (without it, only list the moves)')
+
+def _rekey(args) -> int:
+    from imdm.rekey import rekey_runs
+    if not Path(args.runs_dir).is_dir(): raise ValueError(f"--runs-dir {args.runs_dir!r} is not a folder of runs")
+    plan = rekey_runs(args.runs_dir, apply=args.apply)
+    if plan and not args.apply: print(f"{len(plan)} folders would move; run again with --apply to move them")
+    if not plan: print("every run folder has its current key")
+    return 0
+
+command('rekey', "move run folders made before a renaming of settings to the keys they have now (their work is kept)",
+        _rekey_args)(_rekey)
 
 # %% ../nbs/95_cli.ipynb #187b2f35
 def _sweep_args(p):

@@ -147,7 +147,7 @@ def di4c_loss(student:Denoiser, teacher:Denoiser, schedule:Schedule,
 def di4c(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:Di4CConfig,
          train_config:TrainConfig, out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
          log:Callable[[str], None]|None=None) -> TrainState:
-    "Distil `teacher` into the mixture `student` (see `di4c_student`) in one round of `train_config.steps` steps; resumable with `out_dir`."
+    "Distil `teacher` into the mixture `student` (see `di4c_student`) in one round of `train_config.steps` optimizer steps; resumable with `out_dir`."
     round_loss = lambda r, frozen, made: (lambda m, i, g: di4c_loss(m, frozen, schedule, data.batch_fn(i, g), config, g))
     return distil_rounds(student, teacher, 1, train_config, round_loss, out_dir=out_dir, on_round=on_round, log=log)
 

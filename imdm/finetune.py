@@ -44,7 +44,7 @@ def teacher_samples(teacher:Denoiser, schedule:Schedule, config:FinetuneConfig, 
     return torch.cat(parts)
 
 def finetune(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:FinetuneConfig,
-             train_config:TrainConfig, # train_config.steps: optimizer steps per round
+             train_config:TrainConfig, # train_config.steps: optimizer steps in total, shared by the rounds
              out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
              log:Callable[[str], None]|None=None) -> TrainState:
     "Train `student` with its NELBO on `teacher`'s samples, `config.rounds` rounds (the round's samples in `made['samples']`)."

@@ -22,7 +22,7 @@ from .mask_embedding import MASK_MLPS, noise_mlp_params
 from .schedules import SCHEDULES, make_schedule
 from .denoisers import Denoiser, nelbo
 from .samplers import Ancestral, MAX_STEPS, generate, prefix_condition
-from .training import TrainConfig, DistilData, train, latest_checkpoint, load_checkpoint
+from .training import TrainConfig, DistilData, train, latest_checkpoint, load_checkpoint, round_ends
 from .checkpoints import save_model, load_model, model_path, check_model_ref, load_any
 from .sdtt import SDTTConfig, sdtt
 from .di4c import Di4CConfig, di4c, di4c_student
@@ -231,7 +231,7 @@ def stage_train(params:dict, out_dir:str|Path, log=print) -> dict:
     final = {}
     with (state.ema.applied(model) if state.ema else torch.no_grad()):
         final = val_fn(state)
-    metrics = {'stage': 'train', 'kind': p.kind, 'steps': state.step, 'seconds': time.perf_counter() - t0,
+    metrics = {'stage': 'train', 'kind': p.kind, 'optimizer_steps': state.step, 'seconds': time.perf_counter() - t0,
                'final_val_ppl (EMA)': final['val_ppl'], 'history': state.history,
                'params_count': sum(x.numel() for x in model.parameters()), 'vocab_size': tr.vocab_size}
     _write_metrics(out, metrics)
@@ -253,7 +253,7 @@ class DistilStage(Config):
     noise: NoiseSpec|None = None                # IMDM's noise (default NoiseSpec(); ignored when `init` is already an IMDM)
     mask_mlp: str = 'workbench'                 # a new IMDM's noise MLP: 'workbench' or 'official' (noise_dim -> 4d -> d, no output bias)
     data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)   # its steps are per round
+    train: TrainConfig = field(default_factory=TrainConfig)   # its steps: optimizer steps in total, shared by the rounds
     device: str|None = None
     REFS = {'teacher': ('denoiser',), 'init': ('denoiser',)}
 
@@ -280,6 +280,7 @@ class SDTTStage(DistilStage):
     def __post_init__(self):
         super().__post_init__()
         check_int('batch_size', self.batch_size, 1)
+        round_ends(self.train.steps, self.sdtt.rounds)          # every round gets at least one of the train.steps in total
 
 @dataclass(frozen=True)
 class ReDiStage(DistilStage):
@@ -290,6 +291,7 @@ class ReDiStage(DistilStage):
 
     def __post_init__(self):
         super().__post_init__()
+        round_ends(self.train.steps, self.redi.rounds)
         if self.coupling is not None and not self.coupling.startswith('@') and not RunFolder(self.coupling).coupling().is_dir():
             raise ValueError(f"coupling={self.coupling!r} is not a coupling stage's folder: it has no coupling/ folder")
 
@@ -308,7 +310,7 @@ def _students(p:DistilStage, blocks:TokenBlocks, device, batch_size:int):
 def _finish(stage:str, p, out:Path, state, params, t0, schedule:str, **extra) -> dict:
     "Save the student (with its teacher's `schedule`) and write the stage's metrics."
     if world()[0] == 0: save_model(state.model, RunFolder(out).model, state.ema, {'stage': stage, 'params': params, 'schedule': schedule})
-    metrics = {'stage': stage, 'student': getattr(p, 'student', stage), 'steps': state.step, 'seconds': time.perf_counter() - t0,
+    metrics = {'stage': stage, 'student': getattr(p, 'student', stage), 'optimizer_steps': state.step, 'seconds': time.perf_counter() - t0,
                **extra, 'history': state.history}
     _write_metrics(out, metrics)
     return metrics
@@ -479,7 +481,7 @@ class EvalStage(Config):
     models: dict = field(default_factory=dict)  # {name: saved model or stage folder}
     judge: str = ''                             # a saved AR model / stage folder, or 'hf:<name or folder>' (e.g. hf:gpt2-large)
     data: DataConfig = field(default_factory=DataConfig)   # decoding, and prompts for MAUVE
-    steps: list = field(default_factory=lambda: [2, 4, 8, 16])
+    sampler_steps: list = field(default_factory=lambda: [2, 4, 8, 16])   # the sampler step counts evaluated
     draws: str = 'independent'                  # the sampler's draws: independent, read from each position's noise ('noise'), or 'auto' (noise for IMDMs)
     mask_state: str = 'keep'                    # IMDM positions that stay masked keep their noise, or are redrawn ('posterior', the official fix_eps: False)
     samples: int = 256                          # unconditional samples per model and step count (paper: 1024)
@@ -502,9 +504,9 @@ class EvalStage(Config):
     def produces(cls, params:dict) -> str: return 'eval'
 
     def __post_init__(self):
-        if not self.steps: raise ValueError("steps must list at least one step count")   # the cheap checks first
-        for s in self.steps: check_int('steps', s, 1, MAX_STEPS)
-        check_unique('steps', self.steps)
+        if not self.sampler_steps: raise ValueError("sampler_steps must list at least one step count")   # the cheap checks first
+        for s in self.sampler_steps: check_int('sampler_steps', s, 1, MAX_STEPS)
+        check_unique('sampler_steps', self.sampler_steps)
         check_seed('seed', self.seed)
         if not self.models: raise ValueError("models must name at least one model")
         for name, m in self.models.items(): check_model_ref(f"models[{name!r}]", m, ('denoiser',))
@@ -640,7 +642,7 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
     schedules = {name: make_schedule(schedule_of(ref)) for name, ref in p.models.items()}   # each model samples with its own
     tag = lambda r, name: {**r, **who[name], **({'matched': {**r['matched'], **who[name]}} if 'matched' in r else {})}
     rows = [tag(r, name) for name, m in models.items()                                 # each model with its own sampler (draws='auto')
-            for r in quality_vs_steps({name: m}, schedules[name], judge, p.steps, p.samples, blocks.config.length, blocks.decode, p.batch_size,
+            for r in quality_vs_steps({name: m}, schedules[name], judge, p.sampler_steps, p.samples, blocks.config.length, blocks.decode, p.batch_size,
                                       p.seed, log, sampler=p.sampler(m), **words, replay=replay, entropy_targets=targets,
                                       match_samples=p.match_samples)]
     metrics = {'stage': 'eval', 'judge': RunFolder(out).portable(p.judge), 'rows': rows, 'table': quality_table(rows), 'seconds': None,
@@ -660,7 +662,7 @@ def stage_eval(params:dict, out_dir:str|Path, log=print) -> dict:
         log(f"{r['model']}: Gen PPL {r['gen_ppl']:.2f}, entropy {r['entropy']:.3f}")
     ref = metrics['reference']
     if p.mauve_prompts:
-        metrics['conditional'] = {str(k): conditional_eval(models, schedules, blocks, p, k, judge, device) for k in p.steps}
+        metrics['conditional'] = {str(k): conditional_eval(models, schedules, blocks, p, k, judge, device) for k in p.sampler_steps}
         metrics['table'] += ('\n\nConditional (prefix {0.mauve_prefix}, {0.cond_length} tokens, {0.mauve_continuations} continuations '
                              'of {0.mauve_prompts} prompts):\n').format(p) + conditional_table(metrics['conditional'])
     RunFolder(out).figures.mkdir(exist_ok=True)

@@ -211,7 +211,7 @@ def check_coupling(coupling:Coupling, student:Denoiser, length:int) -> Coupling:
     return coupling
 
 def redi(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:ReDiConfig,
-         train_config:TrainConfig, # train_config.steps: optimizer steps per round
+         train_config:TrainConfig, # train_config.steps: optimizer steps in total, shared by the rounds
          out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
          log:Callable[[str], None]|None=None) -> TrainState:
     "Rectified distillation of `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`)."

@@ -154,7 +154,7 @@ def _attempts(folder:Path) -> list:
 
 def start_record(folder:Path, name:str, params:dict, attempts:list|None=None) -> dict:
     "Write `params.json` (every setting) and a running `status.json` (the given ones) into `folder`, as every entry point does."
-    write_json(RunFolder(folder).params, resolved_params(name, params), default=str)     # the LM templates write the same until overrides-only
+    write_json(RunFolder(folder).params, resolved_params(name, params), default=str)
     status = {'experiment': name, 'params': params, 'started': time.strftime('%Y-%m-%dT%H:%M:%S'), 'imdm': imdm.__version__,
               'host': socket.gethostname(), 'pid': os.getpid(), 'attempts': _attempts(folder) if attempts is None else attempts}
     write_json(RunFolder(folder).status, {**status, 'status': 'running'}, default=str)

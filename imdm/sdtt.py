@@ -111,7 +111,7 @@ class SDTTConfig(Config):
 
 # %% ../nbs/60_sdtt.ipynb #fa276154
 def sdtt(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:SDTTConfig,
-         train_config:TrainConfig, # train_config.steps: optimizer steps per round
+         train_config:TrainConfig, # train_config.steps: optimizer steps in total, shared by the rounds
          out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
          log:Callable[[str], None]|None=None) -> TrainState:
     "Distil `teacher` into `student` over `config.rounds` rounds (resumable with `out_dir`); `log` gets the loss records."

@@ -28,7 +28,7 @@ from .synthetic import SyntheticTask, make_task
 from .metrics import validity, token_entropy, generated_distribution, factorization_error, token_probs
 
 # %% auto #0
-__all__ = ['TEACHER', 'STUDENTS', 'MODELS', 'TASK_REDI_ITERS', 'INDEPENDENT_RECIPE', 'RECIPES', 'PAPER_TABLE1', 'GROUPS',
+__all__ = ['TEACHER', 'STUDENTS', 'MODELS', 'TASK_REDI_STEPS', 'INDEPENDENT_RECIPE', 'RECIPES', 'PAPER_TABLE1', 'GROUPS',
            'model_folder', 'Student', 'SyntheticParams', 'sdtt_recipe', 'redi_recipe', 'train_teacher', 'distil',
            'evaluate', 'routing_table', 'summarize', 'sweep_rows', 'value_sweep', 'table1', 'run_synthetic']
 
@@ -66,7 +66,7 @@ MODELS = [TEACHER, *STUDENTS]
 # %% ../nbs/80_synthetic_experiment.ipynb #6691469c
 # `imdm synthetic --task T` uses this many ReDi steps per round unless told otherwise (noise-driven draws): on 3-bit
 # parity IMDM ReDi reaches 0.953 one-step exact validity with the default 800, and 0.973 with 1,600
-TASK_REDI_ITERS = {'parity': 1600}
+TASK_REDI_STEPS = {'parity': 1600}
 # independent draws: the completion is not a function of the noise, so pairs are memorised (fewer are memorised better)
 INDEPENDENT_RECIPE = {'noise_dim': 256, 'coupling_pairs': 1024, 'rounds': 5, 'redi_bridge': False}
 
@@ -83,17 +83,17 @@ class SyntheticParams(Config):
     draws: str = 'noise'              # the samplers' random choices (couplings, SDTT targets, evaluation): read from the noise, or 'independent'
     batch_size: int = 256             # training batch
     lr: float = 2e-3                  # peak learning rate of every phase (cosine decay)
-    teacher_iters: int = 600          # MDM teacher training steps
+    teacher_train_steps: int = 600    # optimizer steps of the MDM teacher's training
     coupling_pairs: int = 16384       # ReDi pairs per round (independent draws: 1024, fewer pairs are memorised better)
     coupling_steps: int = 128         # sampler steps that generate a coupling
     rounds: int = 4                   # ReDi rounds for IMDM ReDi
     mdm_rounds: int = 1               # ReDi rounds for MDM ReDi (its coupling is uninformative)
     sdtt_redi_rounds: int = 3         # ReDi rounds after SDTT
-    redi_iters: int = 800             # optimizer steps per ReDi round
+    redi_steps_per_round: int = 800   # optimizer steps of each ReDi round
     redi_bridge: bool = True          # ReDi on bridged states (True; with noise-driven draws, the teacher's own trajectory) or at the source only
     sdtt_teacher_steps: int = 8       # SDTT's first teacher steps; rounds halve it down to one step
-    sdtt_iters: int = 300             # optimizer steps per SDTT round
-    eval_steps: list = field(default_factory=lambda: [1, 2])   # sampling steps evaluated
+    sdtt_steps_per_round: int = 300   # optimizer steps of each SDTT round
+    sampler_steps: list = field(default_factory=lambda: [1, 2])   # the sampler step counts evaluated
     samples: int = 5000               # generated sequences per model, seed and step count
     n_noise: int = 4096               # noise draws for IMDM's exact factorization error
     models: list = field(default_factory=lambda: list(MODELS))  # which models to run
@@ -116,12 +116,12 @@ class SyntheticParams(Config):
         if not self.seeds: raise ValueError("seeds must name at least one seed")
         for s in self.seeds: check_seed('seeds', s)
         if len(set(self.seeds)) < len(self.seeds): raise ValueError(f"seeds={self.seeds!r} repeats a seed")
-        if not self.eval_steps: raise ValueError("eval_steps must list at least one step count")
+        if not self.sampler_steps: raise ValueError("sampler_steps must list at least one step count")
         check_device(self.device)
-        for s in self.eval_steps: check_int('eval_steps', s, 1, MAX_STEPS)
-        check_unique('eval_steps', self.eval_steps)
-        for k in ('batch_size', 'teacher_iters', 'coupling_pairs', 'coupling_steps', 'rounds', 'mdm_rounds', 'sdtt_redi_rounds',
-                  'redi_iters', 'sdtt_iters', 'samples', 'n_noise'): check_int(k, getattr(self, k), 1)
+        for s in self.sampler_steps: check_int('sampler_steps', s, 1, MAX_STEPS)
+        check_unique('sampler_steps', self.sampler_steps)
+        for k in ('batch_size', 'teacher_train_steps', 'coupling_pairs', 'coupling_steps', 'rounds', 'mdm_rounds', 'sdtt_redi_rounds',
+                  'redi_steps_per_round', 'sdtt_steps_per_round', 'samples', 'n_noise'): check_int(k, getattr(self, k), 1)
         check_float('lr', self.lr, 0., open_lo=True)
         if not isinstance(self.sdtt_teacher_steps, int) or self.sdtt_teacher_steps < 2 or self.sdtt_teacher_steps & (self.sdtt_teacher_steps - 1):
             raise ValueError(f"sdtt_teacher_steps={self.sdtt_teacher_steps!r} must be a power of 2 >= 2 (each SDTT round halves it down to one step)")
@@ -135,8 +135,9 @@ class SyntheticParams(Config):
 
     def quick(self, keep=()) -> SyntheticParams:
         "The smoke version, in well under a minute: one seed, fewer and shorter phases; the fields named in `keep` keep their values."
-        short = dict(seeds=self.seeds[:1], teacher_iters=300, coupling_pairs=min(self.coupling_pairs, 4096), coupling_steps=32,
-                     rounds=2, sdtt_redi_rounds=1, redi_iters=300, sdtt_teacher_steps=2, sdtt_iters=100, samples=1000,
+        short = dict(seeds=self.seeds[:1], teacher_train_steps=300, coupling_pairs=min(self.coupling_pairs, 4096),
+                     coupling_steps=32, rounds=2, sdtt_redi_rounds=1, redi_steps_per_round=300, sdtt_teacher_steps=2,
+                     sdtt_steps_per_round=100, samples=1000,
                      n_noise=512, models=['MDM teacher', 'MDM ReDi', 'IMDM ReDi'])
         return self.replace(smoke=True, **{k: v for k, v in short.items() if k not in keep})
 
@@ -148,7 +149,7 @@ class SyntheticParams(Config):
     def recipe(cls, task:str='equal', draws:str='noise') -> dict:
         "The fields a task and a kind of draws change from the defaults: `INDEPENDENT_RECIPE`, or a harder task's ReDi budget."
         if draws == 'independent': return dict(INDEPENDENT_RECIPE)
-        return {'redi_iters': TASK_REDI_ITERS[task]} if isinstance(task, str) and task in TASK_REDI_ITERS else {}
+        return {'redi_steps_per_round': TASK_REDI_STEPS[task]} if isinstance(task, str) and task in TASK_REDI_STEPS else {}
 
     @classmethod
     def from_dict(cls, d:dict) -> SyntheticParams:
@@ -158,13 +159,13 @@ class SyntheticParams(Config):
         return p.quick(keep=d) if p.smoke else p
 
 def sdtt_recipe(p:SyntheticParams, s:Student) -> tuple[SDTTConfig, int]:
-    "SDTT from `p.sdtt_teacher_steps` down to one step, `p.sdtt_iters` steps per round."
-    return SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws), p.sdtt_iters
+    "SDTT from `p.sdtt_teacher_steps` down to one step, `p.sdtt_steps_per_round` steps per round."
+    return SDTTConfig(teacher_steps=p.sdtt_teacher_steps, rounds=p.sdtt_rounds, draws=p.draws), p.sdtt_steps_per_round
 
 def redi_recipe(p:SyntheticParams, s:Student) -> tuple[ReDiConfig, int]:
-    "ReDi with the student's number of rounds (`s.rounds` names the field), `p.redi_iters` steps per round."
+    "ReDi with the student's number of rounds (`s.rounds` names the field), `p.redi_steps_per_round` steps per round."
     return ReDiConfig(pairs=p.coupling_pairs, rounds=getattr(p, s.rounds), coupling_steps=p.coupling_steps,
-                      batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws), p.redi_iters
+                      batch_size=p.batch_size, bridge=p.redi_bridge, draws=p.draws), p.redi_steps_per_round
 
 RECIPES = {'sdtt': sdtt_recipe, 'redi': redi_recipe}   # how the synthetic experiment sets up each registered distiller
 
@@ -181,7 +182,7 @@ def train_teacher(task:SyntheticTask, p:SyntheticParams, seed:int) -> Denoiser:
     teacher = Denoiser(DiT(cfg), mask_id=task.mask_id).to(device)
     sch = p.alpha_schedule
     loss = lambda m, i, g: nelbo(m, sch, task.sample(p.batch_size, g), generator=g).loss
-    train(teacher, loss, _train_config(p, p.teacher_iters, seed))
+    train(teacher, loss, _train_config(p, p.teacher_train_steps, seed))
     return teacher.eval()
 
 # %% ../nbs/80_synthetic_experiment.ipynb #81467663
@@ -195,11 +196,12 @@ def _needed(want) -> list[Student]:
 def _distil_one(s:Student, start:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int, say) -> Denoiser:
     "Student `s` distilled from `start` (its teacher)."
     sch, student = p.alpha_schedule, Denoiser.from_mdlm(start, p.noise) if s.imdm else copy.deepcopy(start)
-    config, iters = RECIPES[s.method](p, s)
+    config, per_round = RECIPES[s.method](p, s)
     data = DistilData(lambda i, g: task.sample(p.batch_size, g), task.L)
     on_round = (lambda rd: say(f'{s.name} round {rd.r}', rd.state.model)) if s.save_rounds else None
-    fit = distiller(s.method).fit
-    return fit(student, start, sch, data, config, _train_config(p, iters, seed + s.seed_offset), on_round=on_round).model
+    # warm-up and logging follow one round's steps; the distiller's train_config.steps is the total of all rounds
+    tc = _train_config(p, per_round, seed + s.seed_offset).replace(steps=per_round * config.rounds)
+    return distiller(s.method).fit(student, start, sch, data, config, tc, on_round=on_round).model
 
 def distil(task:SyntheticTask, teacher:Denoiser, p:SyntheticParams, seed:int,
            on_model=None) -> dict[str, Denoiser]:
@@ -217,7 +219,7 @@ def distil(task:SyntheticTask, teacher:Denoiser, p:SyntheticParams, seed:int,
 def evaluate(model:Denoiser, task:SyntheticTask, p:SyntheticParams, seed:int) -> dict:
     "Per step count: sampled validity and token entropy, exact validity and factorization error (with its s.e.)."
     sch, res = p.alpha_schedule, {}
-    for steps in p.eval_steps:
+    for steps in p.sampler_steps:
         x = generate(model, sch, Ancestral(steps=steps, draws=p.draws), n=p.samples, length=task.L, seed=10_000 + seed).x
         p_gen, groups = generated_distribution(model, sch, task, steps, n_noise=p.n_noise, seed=20_000 + seed, draws=p.draws)
         err, se = factorization_error(task, p_gen, groups)

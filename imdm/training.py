@@ -22,17 +22,17 @@ from .checkpoints import (model_spec, canonical_spec, build_model, atomic_dir, r
                               save_model, load_model)
 
 # %% auto #0
-__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'DISTILLERS', 'TrainConfig', 'lr_at', 'round_start', 'EMA', 'LossModule',
-           'TrainState', 'make_state', 'train_step', 'train', 'rank_rng_states', 'rank_rng', 'save_checkpoint',
-           'checkpoints', 'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint', 'resume_rounds', 'DistilData',
-           'Round', 'frozen_copy', 'ema_copy', 'raw_copy', 'distil_rounds', 'Distiller', 'register_distiller',
-           'distiller']
+__all__ = ['LR_SCHEDULES', 'LossFn', 'RESUME_FREE', 'DISTILLERS', 'TrainConfig', 'lr_at', 'round_ends', 'round_start', 'EMA',
+           'LossModule', 'TrainState', 'make_state', 'train_step', 'train', 'rank_rng_states', 'rank_rng',
+           'save_checkpoint', 'checkpoints', 'checkpoint_problem', 'latest_checkpoint', 'load_checkpoint',
+           'resume_rounds', 'DistilData', 'Round', 'frozen_copy', 'ema_copy', 'raw_copy', 'distil_rounds', 'Distiller',
+           'register_distiller', 'distiller']
 
 # %% ../nbs/50_training.ipynb #f7695b58
 @dataclass(frozen=True)
 class TrainConfig(Config):
     "How to optimise: steps, AdamW, the learning-rate schedule, clipping, accumulation, EMA, logging."
-    steps: int = 1000                 # optimizer steps
+    steps: int = 1000                 # optimizer steps in total (a distiller's rounds share them equally)
     lr: float = 3e-4                  # peak learning rate (MDLM)
     beta1: float = 0.9                # AdamW betas
     beta2: float = 0.999
@@ -75,9 +75,16 @@ def lr_at(config:TrainConfig, step:int, start:int=0) -> float:
     frac = (s - config.warmup) / max(1, n - config.warmup)
     return config.lr * LR_SCHEDULES[config.lr_schedule](min(frac, 1.0))
 
-def round_start(config:TrainConfig, iters:int, r:int) -> int:
-    "The step at which round `r` of `iters` steps per round begins its schedule: 0 for one schedule across rounds, else its first step."
-    return iters * r if config.round_schedule == 'restart' else 0
+def round_ends(steps:int, rounds:int) -> list[int]:
+    "The optimizer step at which each of `rounds` rounds ends, when they share `steps` in total as evenly as they can."
+    check_int('rounds', rounds, 1)
+    if steps < rounds:
+        raise ValueError(f"train.steps={steps} (optimizer steps in total) is fewer than rounds={rounds}: each round needs one")
+    return [steps * (r + 1) // rounds for r in range(rounds)]
+
+def round_start(config:TrainConfig, ends:list[int], r:int) -> int:
+    "The step at which round `r` (of `round_ends`) begins its schedule: 0 for one across rounds, else the round's first."
+    return (ends[r - 1] if r else 0) if config.round_schedule == 'restart' else 0
 
 # %% ../nbs/50_training.ipynb #25bd213c
 class EMA:
@@ -321,13 +328,14 @@ def load_checkpoint(path:str|Path, model:nn.Module|None=None, config:TrainConfig
     return state
 
 # %% ../nbs/50_training.ipynb #430b4855
-def resume_rounds(out_dir:str|Path|None, student:nn.Module, train_config:TrainConfig, iters:int) -> tuple[TrainState|None, int]:
+def resume_rounds(out_dir:str|Path|None, student:nn.Module, train_config:TrainConfig,
+                  ends:list[int]) -> tuple[TrainState|None, int]: # the step at which each round ends
     "The saved state of an interrupted round-based run (None when there is none) and the round it stopped in."
     ckpt = None if out_dir is None else latest_checkpoint(RunFolder(out_dir).checkpoints)
     if ckpt is None: return None, 0
     done = json.loads((ckpt/'state.json').read_text())['step']
-    r = done // iters if done % iters else done // iters - 1                            # the round of the last step done
-    state = load_checkpoint(ckpt, student, train_config.replace(steps=iters * (r + 1)), next(student.parameters()).device)
+    r = next(r for r, end in enumerate(ends) if done <= end)                          # the round of the last step done
+    state = load_checkpoint(ckpt, student, train_config.replace(steps=ends[r]), next(student.parameters()).device)
     return state, r
 
 # %% ../nbs/50_training.ipynb #175a4caa
@@ -366,24 +374,23 @@ def raw_copy(state:TrainState) -> nn.Module: return frozen_copy(state.model)
 
 # %% ../nbs/50_training.ipynb #21b8307c
 def distil_rounds(student:nn.Module, teacher:nn.Module, rounds:int,
-                  train_config:TrainConfig, # train_config.steps: optimizer steps per round
+                  train_config:TrainConfig, # train_config.steps: optimizer steps in total, shared by the rounds
                   round_loss:Callable[[int, nn.Module, dict], LossFn], # (round, frozen teacher, made) -> the round's loss
                   next_teacher:Callable[[TrainState], nn.Module]=raw_copy, # the model a round hands on to the next
                   out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
                   log:Callable[[str], None]|None=None) -> TrainState:
     "Train `student` for `rounds` rounds, each against the frozen model the round before handed on; resumable with `out_dir`."
-    check_int('rounds', rounds, 1)
-    iters, device = train_config.steps, next(student.parameters()).device
+    ends, device = round_ends(train_config.steps, rounds), next(student.parameters()).device
     run = None if out_dir is None else RunFolder(out_dir)
-    state, first = resume_rounds(out_dir, student, train_config, iters)
+    state, first = resume_rounds(out_dir, student, train_config, ends)
     # round 0 learns from a frozen copy, so the caller's teacher keeps its mode and gradients (it may be another
     # student's starting point); a resumed run learns from the model its last finished round saved
     teacher = frozen_copy(teacher) if first == 0 else load_model(run.round(first - 1), device).eval().requires_grad_(False)
     for r in range(first, rounds):
         made = {}
         loss_fn = round_loss(r, teacher, made)
-        state = train(student, loss_fn, train_config.replace(steps=iters * (r + 1)), state=state,
-                      ckpt_dir=None if run is None else run.checkpoints, log=log, schedule_from=round_start(train_config, iters, r))
+        state = train(student, loss_fn, train_config.replace(steps=ends[r]), state=state,
+                      ckpt_dir=None if run is None else run.checkpoints, log=log, schedule_from=round_start(train_config, ends, r))
         if r + 1 < rounds:                       # the last round's model is the run's: nothing reads it as a teacher
             teacher = next_teacher(state)
             if run is not None and world()[0] == 0: save_model(teacher, run.round(r))

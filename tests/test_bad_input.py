@@ -143,7 +143,7 @@ CHAINS = [
     ('train-beta1-one', _train(train={'beta1': 1.0}), 'beta1=1.0 must lie in'),
     ('synthetic-models-empty', _chain('synthetic', {'models': []}), 'models=[] names no model'),
     ('synthetic-models-repeated', _chain('synthetic', {'models': ['MDM teacher', 'MDM teacher']}), "repeats 'MDM teacher'"),
-    ('synthetic-eval-steps-repeated', _chain('synthetic', {'eval_steps': [1, 1]}), 'eval_steps=[1, 1] repeats 1'),
+    ('synthetic-sampler-steps-repeated', _chain('synthetic', {'sampler_steps': [1, 1]}), 'sampler_steps=[1, 1] repeats 1'),
     ('batch-size-zero', _train(batch_size=0), 'batch_size=0 must be an integer >= 1'),
     ('batch-size-negative', _train(batch_size=-3), 'batch_size=-3'),
     ('val-batches-negative', _train(val_batches=-1), 'val_batches=-1 must be an integer >= 1'),
@@ -210,8 +210,8 @@ MODEL_CHAINS = [      # chains that name saved models (built by the fixture)
     ('coupling-student', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'student': 'ar'}), "student='ar' is not allowed"),
     ('coupling-device', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'device': 'tpu'}), "device='tpu'"),
     ('eval-models-empty', lambda m: _eval(m, models={}), 'models must name at least one model'),
-    ('eval-steps-huge', lambda m: _eval(m, steps=[2, 10**9]), 'steps=1000000000 must be an integer in [1, 65536]'),
-    ('eval-steps-over-limit', lambda m: _eval(m, steps=[65537]), 'steps=65537 must be an integer in [1, 65536]'),
+    ('eval-steps-huge', lambda m: _eval(m, sampler_steps=[2, 10**9]), 'sampler_steps=1000000000 must be an integer in [1, 65536]'),
+    ('eval-steps-over-limit', lambda m: _eval(m, sampler_steps=[65537]), 'sampler_steps=65537 must be an integer in [1, 65536]'),
     ('eval-seed-huge', lambda m: _eval(m, seed=2**40), 'seed=1099511627776 must be an integer in [0, 4294967295]'),
     ('coupling-seed-huge', lambda m: _chain('lm_coupling', {'teacher': m['mdlm'], 'seed': 2**40}), 'seed=1099511627776 must be an integer in'),
     ('eval-models-list', lambda m: _eval(m, models=[m['mdlm']]), 'models=[' ),
@@ -221,9 +221,9 @@ MODEL_CHAINS = [      # chains that name saved models (built by the fixture)
     ('eval-judge-diffusion', lambda m: _eval(m, judge=m['mdlm']), 'judge must be an autoregressive model'),
     ('eval-judge-empty', lambda m: _eval(m, judge=''), "judge must be a saved AR model"),
     ('eval-judge-missing', lambda m: _eval(m, judge='/nowhere/judge'), "judge='/nowhere/judge' is not a saved model"),
-    ('eval-steps-empty', lambda m: _eval(m, steps=[]), 'steps must list at least one step count'),
-    ('eval-steps-zero', lambda m: _eval(m, steps=[0, 2]), 'steps=0'),
-    ('eval-steps-int', lambda m: _eval(m, steps=4), 'steps=4 must be list'),
+    ('eval-steps-empty', lambda m: _eval(m, sampler_steps=[]), 'sampler_steps must list at least one step count'),
+    ('eval-steps-zero', lambda m: _eval(m, sampler_steps=[0, 2]), 'sampler_steps=0'),
+    ('eval-steps-int', lambda m: _eval(m, sampler_steps=4), 'steps=4 must be list'),
     ('eval-samples-zero', lambda m: _eval(m, samples=0), 'samples=0 must be an integer >= 1'),
     ('eval-samples-negative', lambda m: _eval(m, samples=-5), 'samples=-5'),
     ('eval-batch', lambda m: _eval(m, batch_size=0), 'batch_size=0'),
@@ -253,7 +253,7 @@ MODEL_CHAINS = [      # chains that name saved models (built by the fixture)
     ('sdtt-teacher-length', lambda m: _sdtt(m, data={'length': 32}), 'was trained on blocks of 128 tokens; data.length=32'),
     ('di4c-teacher-length', lambda m: _chain('lm_di4c', {'teacher': m['mdlm'], 'data': {'length': 32}}), 'data.length=32'),
     ('eval-cond-length-over-blocks', lambda m: _eval(m, mauve_prompts=8, cond_length=200), 'cond_length=200 is longer than the data'),
-    ('eval-steps-repeated', lambda m: _eval(m, steps=[2, 4, 2]), 'steps=[2, 4, 2] repeats 2'),
+    ('eval-steps-repeated', lambda m: _eval(m, sampler_steps=[2, 4, 2]), 'sampler_steps=[2, 4, 2] repeats 2'),
     ('sdtt-steps-per-target', lambda m: _sdtt(m, sdtt={'steps_per_target': 1}), 'steps_per_target=1 must be an integer >= 2'),
     ('sdtt-t-eps-one', lambda m: _sdtt(m, sdtt={'t_eps': 1.0}), 't_eps=1.0 must lie in'),
     ('redi-t-eps', lambda m: _redi(m, redi={'t_eps': 1.0}), 't_eps=1.0 must lie in'),
@@ -272,7 +272,7 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('synthetic-unknown-set', ['synthetic', '--set', 'noise_dimm=3'], "unknown keys ['noise_dimm']"),
     ('synthetic-task-explodes', ['synthetic', '--task-args', 'L=40', 'K=2'], 'K**L = 1,099,511,627,776 sequences'),
     ('synthetic-parity-explodes', ['synthetic', '--task', 'parity', '--task-args', 'L=64'], 'at most 65,536 are allowed'),
-    ('synthetic-steps-huge', ['synthetic', '--set', 'eval_steps=[1, 1000000000]'], 'must be an integer in [1, 65536]'),
+    ('synthetic-steps-huge', ['synthetic', '--set', 'sampler_steps=[1, 1000000000]'], 'must be an integer in [1, 65536]'),
     ('synthetic-set-no-equals', ['synthetic', '--set', 'noise_dim'], "--set 'noise_dim' must look like key=value"),
     ('synthetic-set-bad-name', ['synthetic', '--set', 'noise dim=3'], "'noise dim' is not a parameter name"),
     ('synthetic-lr-infinity', ['synthetic', '--set', 'lr=Infinity'], 'lr=inf must be a finite number'),
@@ -290,7 +290,7 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('synthetic-samples', ['synthetic', '--set', 'samples=-1'], 'samples=-1'),
     ('synthetic-sdtt-steps', ['synthetic', '--set', 'sdtt_teacher_steps=3'], 'sdtt_teacher_steps=3 must be a power of 2'),
     ('synthetic-models', ['synthetic', '--set', 'models=["GPT"]'], "model='GPT' is not allowed"),
-    ('synthetic-eval-steps', ['synthetic', '--set', 'eval_steps=[]'], 'eval_steps must list at least one'),
+    ('synthetic-sampler-steps-none', ['synthetic', '--set', 'sampler_steps=[]'], 'sampler_steps must list at least one'),
     ('synthetic-noise-kind', ['synthetic', '--set', 'noise_kind=pink'], "noise_kind='pink'"),
     ('synthetic-noise-dim', ['synthetic', '--set', 'noise_dim=0'], 'noise_dim=0 must be an integer >= 1'),
     ('synthetic-noise-scale', ['synthetic', '--set', 'noise_scale=0'], 'noise_scale=0'),
@@ -378,8 +378,8 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('synthetic-K-one', ['synthetic', '--task-args', 'K=1'], 'K=1 must be an integer >= 2'),
     ('synthetic-parity-L-one', ['synthetic', '--task', 'parity', '--task-args', 'L=1'], 'L=1 must be an integer >= 2'),
     ('synthetic-parity-K', ['synthetic', '--task', 'parity', '--task-args', 'K=3'], "task 'parity' has no arguments ['K']"),
-    ('synthetic-eval-steps-empty', ['synthetic', '--set', 'eval_steps=[]'], 'eval_steps must list at least one step count'),
-    ('synthetic-eval-steps-zero', ['synthetic', '--set', 'eval_steps=[0]'], 'eval_steps=0 must be an integer in [1, 65536]'),
+    ('synthetic-sampler-steps-empty', ['synthetic', '--set', 'sampler_steps=[]'], 'sampler_steps must list at least one step count'),
+    ('synthetic-sampler-steps-zero', ['synthetic', '--set', 'sampler_steps=[0]'], 'sampler_steps=0 must be an integer in [1, 65536]'),
     ('synthetic-lr-zero', ['synthetic', '--set', 'lr=0'], 'lr=0'),
     ('synthetic-lr-nan', ['synthetic', '--set', 'lr=NaN'], 'lr='),
     ('synthetic-sdtt-steps-three', ['synthetic', '--set', 'sdtt_teacher_steps=3'], 'must be a power of 2'),
@@ -466,9 +466,9 @@ def _scratch(tmp_path:Path) -> Path:
     (tmp_path / 'bad_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_train", "params": {"train": {"steps": 0}}}]}')
     (tmp_path / 'dup_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_train", "params": {"train": {"steps": 1, "steps": 2}}}]}')
     (tmp_path / 'takes_chain.json').write_text('{"shared": {"data": {}}, "stages": [{"id": "a", "notebook": "lm_train", "takes": ["dta"]}]}')
-    (tmp_path / 'steps_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_eval", "params": {"steps": [2, 100000000]}}]}')
+    (tmp_path / 'steps_chain.json').write_text('{"stages": [{"id": "a", "notebook": "lm_eval", "params": {"sampler_steps": [2, 100000000]}}]}')
     (tmp_path / 'typo.json').write_text('{"trian": {"steps": 5}}')
-    (tmp_path / 'eval_steps.json').write_text('{"steps": [2, 100000000]}')
+    (tmp_path / 'eval_steps.json').write_text('{"sampler_steps": [2, 100000000]}')
     (tmp_path / 'empty.json').write_text('')
     (tmp_path / 'dup_deep.json').write_text('{"redi": {"pairs": 4, "rounds": 1, "pairs": 8}}')
     (tmp_path / 'seed.json').write_text('{"train": {"seed": 18446744073709551616}}')

@@ -290,7 +290,8 @@ def test_sizes_are_bounded_before_any_work(change, message, data, tmp_path):
 
 @pytest.mark.parametrize('stage, params, message', [
     ('di4c', {'di4c': {'latents': 10**7}, 'batch_size': 4}, 'GiB free: choose fewer latents or a smaller batch'),
-    ('sdtt', {'student': 'imdm', 'noise': {'dim': 100_000_000}, 'batch_size': 4}, 'GiB free: choose a smaller noise dim'),
+    ('sdtt', {'student': 'imdm', 'noise': {'dim': 100_000_000}, 'batch_size': 4, 'sdtt': {'teacher_steps': 4, 'rounds': 1}},
+     'GiB free: choose a smaller noise dim'),
 ])
 def test_distillation_sizes_are_bounded_before_any_work(stage, params, message, data, straight, tmp_path):
     """Di4C's latents and an IMDM student's noise dimension multiply its memory; both are estimated before anything is allocated."""
