@@ -269,6 +269,7 @@ COMMANDS = [         # command lines (run in a scratch folder holding `afile`, a
     ('run-runs-dir-under-file', ['run', 'lm1b-cpu', '--runs-dir', 'afile/runs'], "runs_dir='afile/runs' cannot be created"),
     ('runs-dir-missing', ['runs', '--runs-dir', 'nowhere'], "--runs-dir 'nowhere' is not a folder"),
     ('runs-dir-file', ['runs', '--runs-dir', 'afile'], "--runs-dir 'afile' is not a folder"),
+    ('rekey-dir-missing', ['rekey', '--runs-dir', 'nowhere'], "--runs-dir 'nowhere' is not a folder of runs"),
     ('synthetic-unknown-set', ['synthetic', '--set', 'noise_dimm=3'], "unknown keys ['noise_dimm']"),
     ('synthetic-task-explodes', ['synthetic', '--task-args', 'L=40', 'K=2'], 'K**L = 1,099,511,627,776 sequences'),
     ('synthetic-parity-explodes', ['synthetic', '--task', 'parity', '--task-args', 'L=64'], 'at most 65,536 are allowed'),

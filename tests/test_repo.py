@@ -58,3 +58,4 @@ def test_data_card_lists_every_data_file():
 def test_results_hold_only_what_commands_wrote():
     code = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'results').rglob('*') if p.suffix in ('.py', '.sh', '.ipynb'))
     assert not code, f'analyses belong in the notebooks (imdm analyse), not in results/: {code}'
+
