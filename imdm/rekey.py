@@ -80,10 +80,16 @@ def _swap_paths(value, moved:dict[str, str]):
             if value == old or value.startswith(old + '/'): return new + value[len(old):]
     return value
 
-def _mentions(value, path:str) -> bool:
-    if isinstance(value, dict): return any(_mentions(v, path) for v in value.values())
-    if isinstance(value, list): return any(_mentions(v, path) for v in value)
-    return isinstance(value, str) and (value == path or value.startswith(path + '/'))
+def _strings(value):
+    "Every string inside `value` (dicts and lists included)."
+    if isinstance(value, dict): value = list(value.values())
+    if isinstance(value, list): yield from (s for v in value for s in _strings(v))
+    elif isinstance(value, str): yield value
+
+def _named_folders(value, runs_dir:Path, names) -> set[str]:
+    "The folders of `runs_dir` among `names` that a string inside `value` names (the folder or a path in it)."
+    root = str(runs_dir) + '/'
+    return {n for s in _strings(value) if s.startswith(root) and (n := s[len(root):].split('/')[0]) in names}
 
 def _records(folder:Path) -> tuple[str, dict, list]|None:
     "A folder's experiment, given settings and the upgrades already applied to it (None for a folder no run made)."
@@ -112,7 +118,7 @@ def rekey_plan(runs_dir:str|Path, upgrade:Upgrade=STEP_NAMES) -> list[Move]:
             experiment, given, done = records[name]
             upgraded = upgrade.name not in done and upgrade.applies(runs_dir/name, experiment)
             if upgraded: given = upgrade.settings(experiment, given)
-            ups = {str(runs_dir/n): str(runs_dir/key(n)) for n in records if n != name and _mentions(given, str(runs_dir/n))}
+            ups = {str(runs_dir/n): str(runs_dir/key(n)) for n in _named_folders(given, runs_dir, records) - {name}}
             new[name] = run_key(experiment, _swap_paths(given, ups))
             order.append(Move(name, new[name], experiment, upgraded))
         return new[name]
