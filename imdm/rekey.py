@@ -133,6 +133,7 @@ def _upgraded_records(folder:Path, m:Move, upgrade:Upgrade) -> dict[str, object]
     "The moved folder's status, params, settings and metrics as the upgrade names them (only those it holds)."
     f = RunFolder(folder)
     st = json.loads(f.status.read_text())
+    if upgrade.name in st.get('upgrades', []): return {}     # written before an interruption: upgraded already
     out = {f.status.name: {**st, 'upgrades': [*st.get('upgrades', []), upgrade.name]}}   # so it applies once
     if not m.upgraded: return out
     out[f.status.name]['params'] = upgrade.settings(m.experiment, st['params'])

@@ -334,7 +334,7 @@ def resume_rounds(out_dir:str|Path|None, student:nn.Module, train_config:TrainCo
     ckpt = None if out_dir is None else latest_checkpoint(RunFolder(out_dir).checkpoints)
     if ckpt is None: return None, 0
     done = json.loads((ckpt/'state.json').read_text())['step']
-    r = next(r for r, end in enumerate(ends) if done <= end)                          # the round of the last step done
+    r = next((r for r, end in enumerate(ends) if done <= end), len(ends) - 1)          # the round of the last step done
     state = load_checkpoint(ckpt, student, train_config.replace(steps=ends[r]), next(student.parameters()).device)
     return state, r
 
