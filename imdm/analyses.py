@@ -385,11 +385,17 @@ TARGET_SEEDS = 3   # training seeds both students of a target need before it can
 
 def regime_target(rows:list[dict], steps:int=2, bar:float=0.8, words_bar:float=0.10,
                   matched:bool=False) -> dict: # compare the rows' entropy-matched rows (`EvalStage.match_entropy`) instead
-    "Issue 23's target at `steps`: the best IMDM student over the best MDLM student (Gen PPL pooled over their training seeds)."
+    "Issue 23's target at `steps`: the best IMDM student over the best MDLM student, among those with the most training seeds."
     by, side_of = _seeded(rows, steps, matched)
-    best = {side: min((m for m in by if side_of[m] == side), key=lambda m: _pooled(by[m]), default=None) for side in ('imdm', 'mdlm')}
+    best, exploratory = {}, []
+    for side in ('imdm', 'mdlm'):
+        mine = [m for m in by if side_of[m] == side]
+        decisive = [m for m in mine if len(by[m]) >= TARGET_SEEDS] or mine   # one seed of a lucky cell does not outrank three
+        best[side] = min(decisive, key=lambda m: _pooled(by[m]), default=None)
+        exploratory += [{'model': m, 'side': side, 'seeds': sorted(by[m]), 'gen_ppl': _pooled(by[m])} for m in mine if m not in decisive]
     if None in best.values(): return {'steps': steps, 'missing': [k for k, v in best.items() if v is None]}
-    return _compare(best['imdm'], best['mdlm'], by, steps, bar, words_bar, matched)
+    res = _compare(best['imdm'], best['mdlm'], by, steps, bar, words_bar, matched)
+    return {**res, 'exploratory': sorted(exploratory, key=lambda e: e['gen_ppl'])}   # reported beside the target, never chosen
 
 def regime_pair(rows:list[dict], imdm:str, mdlm:str, steps:int=2, bar:float=0.8, words_bar:float=0.10, matched:bool=False) -> dict:
     "The target for one pair of students the chain compares (its `compare`), by their names without the seed."
