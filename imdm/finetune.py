@@ -35,21 +35,23 @@ class FinetuneConfig(Config):
         Ancestral(steps=self.sample_steps, draws=self.draws)            # draws checked by the sampler
 
 def teacher_samples(teacher:Denoiser, schedule:Schedule, config:FinetuneConfig, length:int, seed:int) -> torch.Tensor:
-    "`config.samples` sequences from `teacher`, (N, L), batch k from the generator of stream 'finetune' (`stream_seed`)."
+    "`config.samples` sequences from `teacher`, (N, L); batch k seeded by `stream_seed('finetune', seed, k)`."
     sampler, device = Ancestral(steps=config.sample_steps, draws=config.draws), next(teacher.parameters()).device
     parts = []
     for k, start in enumerate(range(0, config.samples, config.batch_size)):
         n = min(config.batch_size, config.samples - start)
-        parts.append(generate(teacher, schedule, sampler, n=n, length=length, generator=make_generator(stream_seed('finetune', seed, k), device)).x)
+        parts.append(generate(teacher, schedule, sampler, n=n, length=length,
+                              generator=make_generator(stream_seed('finetune', seed, k), device)).x)
     return torch.cat(parts)
 
 def finetune(student:Denoiser, teacher:Denoiser, schedule:Schedule, data:DistilData, config:FinetuneConfig,
              train_config:TrainConfig, # train_config.steps: optimizer steps in total, shared by the rounds
              out_dir:str|Path|None=None, on_round:Callable[[Round], None]|None=None,
              log:Callable[[str], None]|None=None) -> TrainState:
-    "Train `student` with its NELBO on `teacher`'s samples, `config.rounds` rounds (the round's samples in `made['samples']`)."
+    "Train `student` with its NELBO on `teacher`'s samples, `config.rounds` rounds (each round's in `made['samples']`)."
     def round_loss(r:int, frozen:Denoiser, made:dict):
-        x = made['samples'] = teacher_samples(frozen, schedule, config, data.length, train_config.seed + 7919 * r)   # (N, L)
+        # (N, L): the samples of this round's frozen teacher
+        x = made['samples'] = teacher_samples(frozen, schedule, config, data.length, train_config.seed + 7919 * r)
         def loss_fn(m, i, g):
             idx = torch.randint(0, len(x), (config.batch_size,), generator=g, device=g.device)
             return nelbo(m, schedule, x[idx], generator=g, t_eps=config.t_eps).loss
