@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from .core import write_json, write_atomic, refuse_fewer, RunFolder
 from .checkpoints import load_model, model_path
@@ -20,7 +21,7 @@ from .evaluation import (gen_ppl, sample_entropy, ppl_ratio_ci, row_scores, rows
 from .forward import Noised
 from .lm_experiment import load_judge, open_data, schedule_of
 from .redi import Coupling, ReDiConfig, completion_recall, load_coupling, make_coupling, noise_reliance, source_loss
-from .runner import load_chain
+from .runner import chain_params, load_chain
 from .samplers import Ancestral, generate, sample
 from .schedules import LogLinear, Schedule, make_schedule
 from .divergences import kl, log_probs
@@ -31,8 +32,9 @@ from .sweeps import cell_folders
 __all__ = ['MATCHED', 'CHAIN_PAIRS', 'GATE_STAGES', 'GAP_BAR', 'TARGET_SEEDS', 'gather_chains', 'split_seed', 'row_seed',
            'is_imdm_row', 'row_side', 'best_ratios', 'matched_ratios', 'seed_ratios', 'write_draws', 'chain_ratios',
            'paired_ratio', 'conditional_ratios', 'write_chain', 'committed_ratios', 'shuffled', 'schedule_at',
-           'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap', 'generalisation_gate', 'gates',
-           'regime_rows', 'merge_matched', 'regime_target', 'regime_pair', 'regime_figure', 'regime',
+           'pair_measures', 'generalisation', 'pair_losses', 'few_step_gap', 'fresh_pairs', 'generalisation_gate',
+           'gates', 'regime_rows', 'merge_matched', 'regime_target', 'regime_pair', 'curve_cells', 'cell_samples',
+           'curve_gates', 'curve_gates_figure', 'teacher_rows', 'gap_by_length', 'regime_figure', 'regime',
            'recall_own_and_shuffled', 'small_coupling', 'redi_noise', 'x_theta_stats', 'sdtt_divergence',
            'mask_state_spread', 'mask_states']
 
@@ -297,11 +299,16 @@ def few_step_gap(rows:list[dict]) -> dict:
     return {'many_steps': many, 'gen_ppl_2': by[2]['gen_ppl'], 'gen_ppl_many': by[many]['gen_ppl'], 'gap': gap, 'passes': gap >= GAP_BAR,
             'by_steps': {k: {m: r[m] for m in ('gen_ppl', 'entropy', 'word_validity', 'bpc') if m in r} for k, r in sorted(by.items())}}
 
-def generalisation_gate(imdm, mdlm, teacher, coupling_params:dict, n:int=256, seed:int=0, sch:Schedule=LogLinear()) -> dict:
-    "Source losses of the IMDM and MDLM ReDi students on `n` fresh pairs of the coupling's recipe, and their paired difference."
+def fresh_pairs(teacher, coupling_params:dict, noise, n:int=256, seed:int=0, sch:Schedule=LogLinear()) -> Coupling:
+    "`n` pairs of the coupling's recipe, drawn from the 'fresh-pairs' stream that no training coupling reads."
     rc = ReDiConfig.from_dict(coupling_params['redi'])
     L = teacher.backbone.config.length
-    fresh = make_coupling(teacher, sch, rc.sampler(), n, L, imdm.noise, seed=seed, shard_size=n, stream='fresh-pairs')
+    return make_coupling(teacher, sch, rc.sampler(), n, L, noise, seed=seed, shard_size=n, stream='fresh-pairs')
+
+def generalisation_gate(imdm, mdlm, teacher, coupling_params:dict, n:int=256, seed:int=0, sch:Schedule=LogLinear(),
+                        fresh:Coupling|None=None) -> dict: # pairs already made by `fresh_pairs`, shared by several gates
+    "Source losses of the IMDM and MDLM ReDi students on `n` fresh pairs of the coupling's recipe, and their paired difference."
+    if fresh is None: fresh = fresh_pairs(teacher, coupling_params, imdm.noise, n, seed, sch)
     a, b = pair_losses(imdm, fresh, sch=sch), pair_losses(mdlm, fresh, sch=sch)
     lo, hi = bootstrap_ci(lambda d: d.mean().item(), a - b, seed=seed)
     return {'pairs': n, 'imdm_source_loss': a.mean().item(), 'mdlm_source_loss': b.mean().item(), 'difference': (a - b).mean().item(),
@@ -445,6 +452,115 @@ def _compare(imdm:str, mdlm:str, by:dict, steps:int, bar:float, words_bar:float,
                                 'ci': _share_diff_ci(wa, wb, steps), 'meets': d >= words_bar}
         out['word_validity']['meets'] = d >= words_bar and out['word_validity']['ci'][0] > 0 and out['seed_level']
     return out
+
+# %% ../nbs/84_analyses.ipynb #b8a83bf2
+def curve_cells(chain:str, runs:str|Path='runs') -> dict[str, dict]:
+    "Each cell of a regime's curve sweep whose two ReDi students finished: {cell: its overrides and stage folders}."
+    from imdm.sweeps import load_sweep, sweep_cells, cell_chain
+    c, sweep = load_chain(chain), load_sweep(f"{chain}-curves")
+    out = {}
+    for cell, overrides in sweep_cells(sweep).items():
+        where = cell_folders(cell_chain(c, overrides), runs)
+        if all(RunFolder(where[GATE_STAGES[k]]).metrics.exists() for k in ('imdm', 'mdlm')):
+            out[cell] = {'overrides': overrides, 'folders': where}
+    return out
+
+def _cell_rows(rows:list[dict], cell:str, steps:int) -> tuple[dict|None, dict|None]:
+    "The IMDM ReDi and MDLM ReDi rows of one curve cell at `steps`."
+    get = {(r['base_model'], r['steps']): r for r in rows if r.get('cell') == cell}
+    return get.get(('IMDM ReDi', steps)), get.get(('MDLM ReDi', steps))
+
+def cell_samples(rows:list[dict], cell:str, steps:int) -> dict:
+    "What one cell's samples do at `steps`: the Gen PPL ratio (and word-validity difference) of IMDM ReDi over MDLM ReDi."
+    a, b = _cell_rows(rows, cell, steps)
+    if a is None or b is None: return {}
+    ratio, lo, hi = rows_ratio(a, b, steps)
+    out = {'gen_ppl_ratio': ratio, 'ci': [lo, hi], 'entropy_ratio': a['entropy'] / b['entropy']}
+    if 'sample_words_valid' in a and 'sample_words_valid' in b:
+        out['word_validity_difference'] = a['word_validity'] - b['word_validity']
+        out['word_validity_ci'] = _share_diff_ci(a, b, steps)
+    return out
+
+def curve_gates(chain:str, runs:str|Path='runs', n:int=256, out:str|Path|None=None, log=print, force:bool=False) -> dict:
+    "Per finished curve cell: gate 2 on shared fresh pairs, the ReDi stage's noise measures, and its samples' ratios."
+    rows, fresh, res = regime_rows(chain, runs), {}, {'chain': chain, 'fresh_pairs': n, 'cells': {}}
+    for cell, c in tqdm(curve_cells(chain, runs).items(), desc=f"{chain} curve cells"):
+        where, t0 = c['folders'], time.perf_counter()
+        imdm, mdlm = (load_model(model_path(where[GATE_STAGES[k]])).eval() for k in ('imdm', 'mdlm'))
+        p = json.loads(RunFolder(where[GATE_STAGES['imdm']]).params.read_text())
+        cp = json.loads(RunFolder(p['coupling']).params.read_text())
+        recipe = {k: v for k, v in cp['redi'].items() if k not in ('pairs', 'shard_size')}
+        key = json.dumps([p['teacher'], recipe, p['noise']], sort_keys=True)   # one set of fresh pairs per recipe
+        if key not in fresh:
+            teacher = load_model(model_path(p['teacher'])).eval()
+            fresh[key] = fresh_pairs(teacher, cp, imdm.noise, n, sch=schedule_at(p['teacher']))
+        g = generalisation_gate(imdm, mdlm, None, cp, n, fresh=fresh[key], sch=schedule_at(p['teacher']))
+        m = json.loads(RunFolder(where[GATE_STAGES['imdm']]).metrics.read_text())
+        pairs, steps, batch = p['redi']['pairs'], p['train']['steps'], p['redi']['batch_size']
+        res['cells'][cell] = {'pairs': pairs, 'optimizer_steps': steps, 'passes': steps * batch / pairs, 'generalisation': g,
+                              'noise_reliance': m['noise_reliance'][-1], 'recall_2step': m['recall_2step'][-1],
+                              'samples': {str(k): cell_samples(rows, cell, k) for k in (1, 2, 4, 8)},   # str: as JSON reads back
+                              'seconds': time.perf_counter() - t0}
+        log(f"{cell}: fresh-noise source loss IMDM - MDLM {g['difference']:+.4f} [{g['difference_ci'][0]:+.4f}, "
+            f"{g['difference_ci'][1]:+.4f}]; 2-step Gen PPL ratio {res['cells'][cell]['samples']['2'].get('gen_ppl_ratio', float('nan')):.3f}")
+    out = Path(out or Path('results') / Path(chain).stem / 'curve_gates.json')
+    refuse_fewer(out, len(res['cells']), lambda j: len(j['cells']), 'cells', force)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, res)
+    curve_gates_figure(res).write_json(str(out.with_suffix('.figure.json')))
+    return res
+
+# %% ../nbs/84_analyses.ipynb #7a2998d7
+def curve_gates_figure(res:dict) -> go.Figure:
+    "Along the coupling size: the fresh-noise loss difference, the 2-step Gen PPL ratio and word-validity difference."
+    panels = [('fresh-noise source loss, IMDM - MDLM (nats/token)', lambda c: (c['generalisation']['difference'],
+               c['generalisation']['difference_ci']), 0),
+              ('2-step Gen PPL, IMDM ReDi / MDLM ReDi', lambda c: (c['samples']['2'].get('gen_ppl_ratio'),
+               c['samples']['2'].get('ci')), 1)]
+    if any('word_validity_difference' in c['samples']['2'] for c in res['cells'].values()):
+        panels.append(('2-step word validity, IMDM - MDLM', lambda c: (c['samples']['2'].get('word_validity_difference'),
+                       c['samples']['2'].get('word_validity_ci')), 0))
+    fig = make_subplots(1, len(panels), subplot_titles=[t for t, _, _ in panels])
+    budgets = sorted({c['optimizer_steps'] for c in res['cells'].values()})
+    for j, (_, get, line) in enumerate(panels, 1):
+        for b in budgets:
+            cs = sorted((c for c in res['cells'].values() if c['optimizer_steps'] == b and get(c)[0] is not None),
+                        key=lambda c: c['pairs'])
+            ys, cis = zip(*(get(c) for c in cs)) if cs else ((), ())
+            err = dict(type='data', symmetric=False, array=[hi - y for y, (_, hi) in zip(ys, cis)],
+                       arrayminus=[y - lo for y, (lo, _) in zip(ys, cis)])
+            fig.add_scatter(x=[c['pairs'] for c in cs], y=list(ys), error_y=err, mode='lines+markers',
+                            name=f"{b:,} optimizer steps", legendgroup=str(b), showlegend=j == 1, row=1, col=j)
+        fig.add_hline(y=line, line_dash='dot', row=1, col=j)                  # no difference
+    fig.update_xaxes(type='log', title='coupling pairs')
+    fig.update_layout(title=f"{res['chain']}: the two ReDi students along the curves", height=420, template='plotly_white')
+    return fig
+
+def teacher_rows(chain:str, runs:str|Path='runs', results:str|Path='results') -> tuple[list[dict], str]:
+    "A chain's teacher rows at 2 steps and more: from its first such evaluation stage, else its committed results."
+    c = load_chain(chain)
+    where = cell_folders(c, runs)
+    for s in (s for s in c['stages'] if s['notebook'] == 'lm_eval' and RunFolder(where[s['id']]).metrics.exists()):
+        rows = [r for r in json.loads(RunFolder(where[s['id']]).metrics.read_text())['rows'] if row_side(r) is None]
+        if 2 in {r['steps'] for r in rows} and len({r['steps'] for r in rows}) > 1: return rows, where[s['id']].name
+    d = Path(results) / chain                                     # run elsewhere: the rows its results page quotes
+    if (f := d / 'teacher_steps.json').exists(): return json.loads(f.read_text())['rows'], str(f)
+    if (f := d / 'gates.json').exists() and 'few_step_gap' in (j := json.loads(f.read_text())):
+        return [{'steps': int(k), **v} for k, v in j['few_step_gap']['by_steps'].items()], str(f)
+    raise ValueError(f"chain {chain!r}: no finished evaluation of its teacher under {runs} and no {d}/teacher_steps.json or gates.json")
+
+def gap_by_length(chains:list[str], runs:str|Path='runs', results:str|Path='results',
+                  out:str|Path|None=None) -> list[dict]: # also write them there as JSON
+    "Each chain's teacher: its length, tokenizer, width and training steps, and its few-step gap (2 steps over the most)."
+    gaps = []
+    for chain in chains:
+        c = load_chain(chain)
+        t = chain_params(c, next(s for s in c['stages'] if s['id'] == 'teacher'), {})
+        rows, source = teacher_rows(chain, runs, results)
+        gaps.append({'chain': chain, 'length': t['data']['length'], 'tokenizer': t['data'].get('tokenizer', 'gpt2'),
+                     'model': t['model'], 'teacher_steps': t['train']['steps'], 'source': source, **few_step_gap(rows)})
+    if out is not None: write_json(out, {'rows': gaps})
+    return gaps
 
 # %% ../nbs/84_analyses.ipynb #09c0733c
 def regime_figure(rows:list[dict], title:str) -> go.Figure:

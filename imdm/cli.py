@@ -12,8 +12,8 @@ from typing import Callable
 import torch
 
 import imdm
-from .core import (Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock, parse_json,
-                       check_writable, free_memory)
+from .core import (Registry, data_dir, default_device, check_int, cores, write_json, RunFolder, FolderLock,
+                       parse_json, check_writable, free_memory)
 
 # %% auto #0
 __all__ = ['COMMANDS', 'OWN_OPTIONS', 'ANALYSES', 'USER_ERRORS', 'Command', 'command', 'runs_folder', 'Analysis',
@@ -61,22 +61,25 @@ def _bench_args(p):
     p.add_argument('--json', action='store_true', help='print the raw result as JSON')
 
 def _bench_memory(args) -> float:
-    "Bytes a benchmark needs: its two models (float32), a batch's float64 probabilities and logits a few times over, and its noise."
+    "Bytes a benchmark needs: two float32 models, a batch's float64 probabilities and logits a few times, its noise."
     from imdm.dit import dit_config, dit_params
     cfg = dit_config(args.preset, vocab_size=args.vocab_size, length=args.length)
-    models = 4 * (2 * dit_params(cfg) + 4 * cfg.hidden * (args.noise_dim + cfg.hidden))   # MDLM, IMDM and its noise MLP (d -> 4h -> h)
-    noise = 4 * 4 * args.batch * args.length * (args.noise_dim + 4 * cfg.hidden)           # eta and the MLP's activations
+    # MDLM, IMDM and its noise MLP (d -> 4h -> h)
+    models = 4 * (2 * dit_params(cfg) + 4 * cfg.hidden * (args.noise_dim + cfg.hidden))
+    noise = 4 * 4 * args.batch * args.length * (args.noise_dim + 4 * cfg.hidden)   # eta and the MLP's activations
     return models + noise + 6 * 8 * args.batch * args.length * args.vocab_size
 
 def _bench(args) -> int:
     from imdm.benchmarks import step_costs, format_costs
     from imdm.core import check_device
-    for k in ('vocab_size', 'length', 'batch', 'steps', 'noise_dim', 'repeats'): check_int(k.replace('_', '-'), getattr(args, k), 2 if k == 'vocab_size' else 1)
+    for k in ('vocab_size', 'length', 'batch', 'steps', 'noise_dim', 'repeats'):
+        check_int(k.replace('_', '-'), getattr(args, k), 2 if k == 'vocab_size' else 1)
     device = check_device(args.device)
     free = free_memory(device)
     if _bench_memory(args) > free:
-        raise ValueError(f"--preset {args.preset}, --batch {args.batch} x --length {args.length} x --vocab-size {args.vocab_size}, --noise-dim "
-                         f"{args.noise_dim} need about {_bench_memory(args) / 2**30:.1f} GiB; this {device.type} has {free / 2**30:.1f} GiB free: "
+        raise ValueError(f"--preset {args.preset}, --batch {args.batch} x --length {args.length} x "
+                         f"--vocab-size {args.vocab_size}, --noise-dim {args.noise_dim} need about "
+                         f"{_bench_memory(args) / 2**30:.1f} GiB; this {device.type} has {free / 2**30:.1f} GiB free: "
                          f"use a smaller batch or noise dimension")
     _starting(args)
     r = step_costs(args.preset, args.vocab_size, args.length, args.batch, args.steps, args.noise_dim,
@@ -89,10 +92,12 @@ command('bench', 'IMDM vs MDLM step cost and sampler overhead, measured side by 
 # %% ../nbs/95_cli.ipynb #df20bd87
 def _gpucheck_args(p):
     p.add_argument('--scale', choices=['gpu', 'cpu'], default=None,
-                   help='gpu: the full check (under 8 minutes on one GPU); cpu: a tiny version (default: gpu when there is one)')
+                   help='gpu: the full check (under 8 minutes on one GPU); cpu: a tiny version '
+                        '(default: gpu when there is one)')
     p.add_argument('--device', default=None, help='cuda, cuda:1 or cpu (default: the GPU when there is one)')
     p.add_argument('--out', default=None, help='where to write the report (default: results/gpu/<device>.json)')
-    p.add_argument('--peak-tflops', type=float, default=None, help="the device's dense bf16 peak, for a GPU the table does not know")
+    p.add_argument('--peak-tflops', type=float, default=None,
+                   help="the device's dense bf16 peak, for a GPU the table does not know")
     p.add_argument('--set', nargs='*', action='extend', default=[], metavar='KEY=VALUE',
                    help='override a GpuCheck field, e.g. noise_dim=2048 or long=\'{"batch": 8}\'')
     p.add_argument('--json', action='store_true', help='print the report as JSON')
@@ -108,18 +113,22 @@ def _gpucheck(args) -> int:
     device = check_device(args.device)
     scale = args.scale or ('gpu' if device.type == 'cuda' else 'cpu')
     if scale == 'gpu' and device.type != 'cuda':
-        raise ValueError(f"--scale gpu is the paper-size check for a GPU; the device is {device.type}: use --scale cpu, or a cuda device")
+        raise ValueError(f"--scale gpu is the paper-size check for a GPU; the device is {device.type}: "
+                         "use --scale cpu, or a cuda device")
     sets = {**_parse_sets(args.set), **({} if args.peak_tflops is None else {'peak_tflops': args.peak_tflops})}
     config, out = gpucheck_config(scale, **sets), _gpucheck_out(args, device, scale)
-    if out.is_dir(): raise ValueError(f"--out {str(out)!r} is a folder; give the report's file name, e.g. {str(out / 'report.json')!r}")
-    check_writable(out.parent, 'the report folder')                                     # before the check's minutes, not after
+    if out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a folder; give the report's file name, "
+                         f"e.g. {str(out / 'report.json')!r}")
+    check_writable(out.parent, 'the report folder')   # before the check's minutes, not after
     _starting(args)
     report = gpucheck(config, device, out, log=lambda s: print(s, file=sys.stderr))
     print(json.dumps(report, indent=1) if args.json else format_gpucheck(report))
     print(f"report written to {out}", file=sys.stderr)
     return 0
 
-command('gpucheck', 'training MFU, SDTT/ReDi step and sampling costs on this GPU (a tiny version on a CPU)', _gpucheck_args)(_gpucheck)
+command('gpucheck', 'training MFU, SDTT/ReDi step and sampling costs on this GPU (a tiny version on a CPU)',
+        _gpucheck_args)(_gpucheck)
 
 # %% ../nbs/95_cli.ipynb #e6eba854
 def _readme_args(p): p.add_argument('--check', action='store_true', help='only check; exit 1 when README.md is stale')
@@ -138,23 +147,27 @@ command('readme', 'render README.md from nbs/index.ipynb (offline; no Quarto nee
 # %% ../nbs/95_cli.ipynb #f8173679
 def _data_args(p):
     p.add_argument('action', choices=['check', 'import'], help='check the data folder, or import the files into it')
-    p.add_argument('source', nargs='?', help='import: a folder of plain copies (for example ../shared/data); '
-                                             "check: the data folder to check (default: $IMDM_DATA, else the checkout's data/)")
+    p.add_argument('source', nargs='?',
+                   help='import: a folder of plain copies (for example ../shared/data); '
+                        "check: the data folder to check (default: $IMDM_DATA, else the checkout's data/)")
 
 def _data(args) -> int:
     from imdm.data import check_data, import_data
     if args.action == 'import':
-        if not args.source: raise ValueError("imdm data import needs the folder to import from, e.g. `imdm data import ../shared/data`")
+        if not args.source:
+            raise ValueError("imdm data import needs the folder to import from, e.g. `imdm data import ../shared/data`")
         check_writable(data_dir(), 'the data folder')
         import_data(args.source)
     folder = Path(args.source) if args.action == 'check' and args.source else data_dir()
     if not folder.is_dir(): raise ValueError(f"data folder {str(folder)!r} is not a folder")
     problems = {k: v for k, v in check_data(folder).items() if v}
     for name, what in problems.items(): print(f"{name}: {what}")
-    print(f"data folder {folder}: " + (f"{len(problems)} file(s) missing or damaged" if problems else 'every file present and whole'))
+    print(f"data folder {folder}: "
+          + (f"{len(problems)} file(s) missing or damaged" if problems else 'every file present and whole'))
     return 1 if problems else 0
 
-command('data', 'check the data folder (corpora, tokenizers), or import its files from a folder of copies', _data_args)(_data)
+command('data', 'check the data folder (corpora, tokenizers), or import its files from a folder of copies',
+        _data_args)(_data)
 
 # %% ../nbs/95_cli.ipynb #11b16a41
 def _parse_sets(items:list[str]) -> dict:
@@ -164,37 +177,42 @@ def _parse_sets(items:list[str]) -> dict:
         if '=' not in item: raise ValueError(f"--set {item!r} must look like key=value")
         k, v = item.split('=', 1)
         if not k.isidentifier(): raise ValueError(f"--set {item!r}: {k!r} is not a parameter name")
-        if k in out: raise ValueError(f"--set gives {k!r} twice ({out[k]!r} and {_value(v)!r}); give each parameter once")
+        if k in out:
+            raise ValueError(f"--set gives {k!r} twice ({out[k]!r} and {_value(v)!r}); give each parameter once")
         out[k] = _value(v)
     return out
 
 def _value(text:str):
-    "A command-line value: JSON when it parses (numbers, lists, dicts, true), else the text itself; a key given twice in it is refused."
+    "A command-line value: JSON if it parses (numbers, lists, dicts, true), else the text; duplicate keys are refused."
     try: return parse_json(text, f"the value {text!r}")
     except json.JSONDecodeError: return text
 
+# %% ../nbs/95_cli.ipynb #8b54cbb0
 def _synthetic_args(p):
     p.add_argument('--task', default=None, help="'equal' (default, the paper's), 'parity' (1,600 ReDi steps per round "
                                                 "unless --set redi_steps_per_round=N) or 'table'")
     p.add_argument('--task-args', nargs='*', default=None, metavar='K=V', help='task arguments, e.g. L=3 K=3')
     p.add_argument('--seeds', nargs='+', type=int, default=None, help='seeds (default 0 1 2)')
     p.add_argument('--draws', choices=['noise', 'independent'], default=None,
-                   help="the samplers' random choices: 'noise' (the default: read from each position's noise) or 'independent' "
-                        "(MDLM's sampler), each with the recipe that suits it (SyntheticParams.recipe; independent: 1,024 pairs, "
-                        "noise 256, 5 rounds at the source); "
+                   help="the samplers' random choices: 'noise' (the default: read from each position's noise) "
+                        "or 'independent' (MDLM's sampler), each with the recipe that suits it "
+                        "(SyntheticParams.recipe; independent: 1,024 pairs, noise 256, 5 rounds at the source); "
                         "--set overrides any of it")
     p.add_argument('--set', nargs='*', action='extend', default=None, metavar='KEY=VALUE',
                    help='any other parameter of the notebook (several --set options add up)')
     p.add_argument('--smoke', action='store_true', help='a one-seed version that runs in well under a minute')
     p.add_argument('--runs-dir', default='runs', help='where run folders go (default: runs)')
     p.add_argument('--overwrite', action='store_true', help='run again even if this run already finished')
-    p.add_argument('--sweep', default=None, metavar='KEY=V1,V2,...', help='one run per value of a parameter, e.g. coupling_pairs=64,1024,16384')
-    p.add_argument('--out', default=None, help='with --sweep: write the gathered one-step results of every run here (JSON)')
+    p.add_argument('--sweep', default=None, metavar='KEY=V1,V2,...',
+                   help='one run per value of a parameter, e.g. coupling_pairs=64,1024,16384')
+    p.add_argument('--out', default=None,
+                   help='with --sweep: write the gathered one-step results of every run here (JSON)')
 
 def _synthetic_params(args) -> dict:
     "The notebook parameters the options ask for, checked before anything runs."
     from imdm.synthetic_experiment import SyntheticParams
-    params = _parse_sets(args.set)                  # what was given, and only that: the config adds its recipe (SyntheticParams.recipe)
+    # what was given, and only that: the config adds its recipe (SyntheticParams.recipe)
+    params = _parse_sets(args.set)
     if args.draws: params['draws'] = args.draws
     if args.task: params['task'] = args.task
     if args.task_args is not None: params['task_args'] = _parse_sets(args.task_args)
@@ -203,14 +221,16 @@ def _synthetic_params(args) -> dict:
     SyntheticParams.from_dict(params)                                             # refuse bad input before starting
     return params
 
+# %% ../nbs/95_cli.ipynb #6b617f8e
 def _synthetic(args) -> int:
     from imdm.runner import run_experiment
     from imdm.synthetic import make_task
     from imdm.synthetic_experiment import table1, sweep_rows, value_sweep
     from imdm.sweeps import check_sweep, run_sweep
     if args.out is not None and not args.sweep:
-        raise ValueError(f"--out {args.out!r} is for --sweep only: a single run writes its metrics.json into its run folder")
-    if args.out is not None:                                                            # before the runs' minutes, not after
+        raise ValueError(f"--out {args.out!r} is for --sweep only: "
+                         "a single run writes its metrics.json into its run folder")
+    if args.out is not None:   # before the runs' minutes, not after
         if Path(args.out).is_dir():
             example = str(Path(args.out) / 'sweep.json')
             raise ValueError(f"--out {args.out!r} is a folder; give the JSON file to write, e.g. {example!r}")
@@ -220,24 +240,30 @@ def _synthetic(args) -> int:
     if args.sweep:
         key, _, values = args.sweep.partition('=')
         values = [_value(v) for v in values.split(',') if v]
-        if not key.isidentifier() or not values: raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,...")
-        sweep = check_sweep(value_sweep(key, values, params))                           # run_sweep checks every cell before it runs one
+        if not key.isidentifier() or not values:
+            raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,...")
+        sweep = check_sweep(value_sweep(key, values, params))   # run_sweep checks every cell before it runs one
         res = run_sweep(sweep, args.runs_dir, log=lambda m: print(m, flush=True), redo=args.overwrite)
         folders = [Path(args.runs_dir) / c['folder'] for c in res['cells'].values()]    # in the order of the values
-        runs = [json.loads(RunFolder(f).metrics.read_text()) if c['state'] == 'done' else None for f, c in zip(folders, res['cells'].values())]
+        runs = [json.loads(RunFolder(f).metrics.read_text()) if c['state'] == 'done' else None
+                for f, c in zip(folders, res['cells'].values())]
         rows = sweep_rows(key, values, runs)
-        for r in rows: print(f"{key}={r['value']}: " + ', '.join(f"{m} {s['validity'][0]:.3f} +- {s['validity'][1]:.3f}" for m, s in r['one_step'].items()))
+        for r in rows:
+            print(f"{key}={r['value']}: " + ', '.join(f"{m} {s['validity'][0]:.3f} +- {s['validity'][1]:.3f}"
+                                                      for m, s in r['one_step'].items()))
         if args.out: write_json(args.out, {'key': key, 'params': params, 'rows': rows})
         print(f"wall time {time.perf_counter() - t0:.0f} s")
         return 1 if any(c['state'] != 'done' for c in res['cells'].values()) else 0
-    res = run_experiment('synthetic', params, args.runs_dir, overwrite=args.overwrite, log=lambda m: print(m, flush=True))
+    res = run_experiment('synthetic', params, args.runs_dir, overwrite=args.overwrite,
+                         log=lambda m: print(m, flush=True))
     if res.status == 'failed': return 1
     m = res.metrics
     print(table1(m['summary'], make_task(m['params']['task'], **m['params']['task_args'])))
     print(f"wall time {time.perf_counter() - t0:.0f} s (experiment {m['wall_seconds']:.0f} s); run folder {res.folder}")
     return 0
 
-command('synthetic', 'the synthetic experiment (Tables 1-2): train, distil, evaluate; prints Table 1', _synthetic_args)(_synthetic)
+command('synthetic', 'the synthetic experiment (Tables 1-2): train, distil, evaluate; prints Table 1',
+        _synthetic_args)(_synthetic)
 
 # %% ../nbs/95_cli.ipynb #ad268038
 def _run_args(p):
@@ -245,16 +271,20 @@ def _run_args(p):
     chains = ', '.join(sorted(q.stem for q in params_dir().glob('*.json')))
     p.add_argument('chain', help=f'a chain name ({chains}) or a JSON file')
     p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
-    p.add_argument('--only', nargs='*', default=None, metavar='STAGE', help='run only these stage ids (the others must have run)')
-    p.add_argument('--jobs', type=int, default=1, help='stages run side by side where independent (they share the cores; one that runs alone gets all)')
+    p.add_argument('--only', nargs='*', default=None, metavar='STAGE',
+                   help='run only these stage ids (the others must have run)')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='stages run side by side where independent '
+                        '(they share the cores; one that runs alone gets all)')
     p.add_argument('--plan', action='store_true', help='run nothing; list each stage, its run folder and its state')
     p.add_argument('--redo', nargs='*', default=None, metavar='STAGE',
-                   help='run these stages again even if finished, e.g. after a library fix (run keys do not see the library); '
-                        'their earlier folders move to RUNS_DIR/.replaced/')
+                   help='run these stages again even if finished, e.g. after a library fix '
+                        '(run keys do not see the library); their earlier folders move to RUNS_DIR/.replaced/')
 
 def runs_folder(path:str) -> Path:
     "`--runs-dir` as a path, if it is a folder or can be made one."
-    if Path(path).exists() and not Path(path).is_dir(): raise ValueError(f"--runs-dir {path!r} is a file, not a folder of runs")
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ValueError(f"--runs-dir {path!r} is a file, not a folder of runs")
     return Path(path)
 
 def _run(args) -> int:
@@ -263,22 +293,26 @@ def _run(args) -> int:
     if args.plan:
         from imdm.sweeps import cell_folders
         chain = load_chain(args.chain)
-        _check_stages(chain, args.only, args.jobs, args.redo)                            # a plan checks what a run would
+        _check_stages(chain, args.only, args.jobs, args.redo)   # a plan checks what a run would
         for s, (i, f) in zip(chain['stages'], cell_folders(chain, args.runs_dir).items()):
             print(f"{i:<26}{s['notebook']:<13}{f.name:<24}{folder_state(f)}")
         return 0
     t0 = time.perf_counter()
-    results = run_chain(args.chain, args.runs_dir, args.only, args.jobs, log=lambda m: print(m, flush=True), redo=args.redo)
+    results = run_chain(args.chain, args.runs_dir, args.only, args.jobs, log=lambda m: print(m, flush=True),
+                        redo=args.redo)
     bad = {s: [r.key for r in results if r.status == s] for s in ('failed', 'skipped')}
     if any(bad.values()):
-        print(f"chain stopped after {(time.perf_counter() - t0) / 60:.1f} min: failed {bad['failed']}, skipped {bad['skipped']} "
-              f"(see `imdm runs --runs-dir {args.runs_dir}`); fix the failure and run the same command again to go on", file=sys.stderr)
+        print(f"chain stopped after {(time.perf_counter() - t0) / 60:.1f} min: "
+              f"failed {bad['failed']}, skipped {bad['skipped']} (see `imdm runs --runs-dir {args.runs_dir}`); "
+              "fix the failure and run the same command again to go on", file=sys.stderr)
         return 1
     m = results[-1].metrics if results else None
     if m and 'table' in m: print(m['table'])
-    print(f"chain finished in {(time.perf_counter() - t0) / 60:.1f} min; last run folder {results[-1].folder if results else None}")
+    print(f"chain finished in {(time.perf_counter() - t0) / 60:.1f} min; "
+          f"last run folder {results[-1].folder if results else None}")
     return 0
 
+# %% ../nbs/95_cli.ipynb #d699f26f
 def _stage_args(p):
     from imdm.lm_experiment import lm_stages
     p.add_argument('stage', help='; '.join(f"{k}: {e.summary}" for k, e in lm_stages().items()))
@@ -292,36 +326,43 @@ def _stage(args) -> int:
     stages = lm_stages()
     check_choice('stage', args.stage, list(stages))
     try: params = parse_json(Path(args.params).read_text(), args.params)
-    except json.JSONDecodeError as e: raise ValueError(f"{args.params} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{args.params} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     out = Path(args.out)
     if out.exists() and not out.is_dir(): raise ValueError(f"--out {args.out!r} is a file, not a folder")
     check_writable(out, '--out')
     cls = stages[args.stage].config
-    settings = cls.from_dict(params).to_dict()                                          # every setting checked before the folder is touched
-    if RunFolder(out).metrics.exists():                                                 # as `imdm run`: a finished stage is not run again
+    settings = cls.from_dict(params).to_dict()   # every setting checked before the folder is touched
+    if RunFolder(out).metrics.exists():   # as `imdm run`: a finished stage is not run again
         try: done = json.loads(RunFolder(out).metrics.read_text()).get('stage', 'unknown')
         except (ValueError, AttributeError): done = 'unknown'
-        if done != args.stage: raise ValueError(f"--out {args.out!r} holds a finished {done} stage, not a {args.stage} stage: give another folder")
+        if done != args.stage:
+            raise ValueError(f"--out {args.out!r} holds a finished {done} stage, not a {args.stage} stage: "
+                             "give another folder")
         print(f"imdm stage: {out} holds a finished {args.stage} stage (metrics.json): nothing run, nothing changed; "
               f"use another --out to run it again", file=sys.stderr)
         return 0
-    if stages[args.stage].resumable and (problem := resume_problem(out, cls.__name__, settings)): raise ValueError(problem)
-    lock, rank = FolderLock(out), int(os.environ.get('RANK', '0'))                     # torchrun's rank: its process group starts later
-    if rank == 0 and not lock.acquire(): raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
+    if stages[args.stage].resumable and (problem := resume_problem(out, cls.__name__, settings)):
+        raise ValueError(problem)
+    lock, rank = FolderLock(out), int(os.environ.get('RANK', '0'))   # torchrun's rank: its process group starts later
+    if rank == 0 and not lock.acquire():
+        raise ValueError(f"--out {args.out!r} is being written by {lock.holder() or 'another process'}")
     _starting(args)
     from imdm.runner import recorded
     try:
-        with recorded(out, stages[args.stage].name, params, write=rank == 0):               # as `imdm run` records its runs
+        with recorded(out, stages[args.stage].name, params, write=rank == 0):   # as `imdm run` records its runs
             metrics = run_stage(args.stage, params, args.out, log=lambda m: print(m, flush=True))
     finally: lock.release()
-    if world()[0] == 0: print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
+    if world()[0] == 0:
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ('history', 'rows')}, indent=1, default=str))
     return 0
 
 command('run', 'run a chain of LM stages (train, distil, evaluate) from a parameter file', _run_args)(_run)
 command('stage', 'run one LM stage in this process (under torchrun for several GPUs)', _stage_args)(_stage)
 
 # %% ../nbs/95_cli.ipynb #11070988
-def _runs_args(p): p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
+def _runs_args(p):
+    p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
 
 def _runs(args) -> int:
     from imdm.runner import gather, runs_table
@@ -348,14 +389,20 @@ command('rekey', "move run folders made before a renaming of settings to the key
 
 # %% ../nbs/95_cli.ipynb #187b2f35
 def _sweep_args(p):
-    p.add_argument('sweep', help='a sweep preset from imdm/params/sweeps (e.g. table3-synthetic, table3-lm1b) or a JSON file')
+    p.add_argument('sweep',
+                   help='a sweep preset from imdm/params/sweeps (e.g. table3-synthetic, table3-lm1b) or a JSON file')
     p.add_argument('--runs-dir', default='runs', help='the folder that holds the run folders (default: runs)')
-    p.add_argument('--jobs', type=int, default=1, help='distinct stages run side by side, across cells (they share the cores; one that runs alone gets all)')
-    p.add_argument('--cells', nargs='*', default=None, help='run only these cells (the table still gathers every finished one)')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='distinct stages run side by side, across cells '
+                        '(they share the cores; one that runs alone gets all)')
+    p.add_argument('--cells', nargs='*', default=None,
+                   help='run only these cells (the table still gathers every finished one)')
     p.add_argument('--gather', action='store_true', help='run nothing; gather what has finished')
-    p.add_argument('--plan', action='store_true', help='run nothing; list the distinct stages the sweep would run, and which have finished')
+    p.add_argument('--plan', action='store_true',
+                   help='run nothing; list the distinct stages the sweep would run, and which have finished')
     p.add_argument('--out', default=None, help='where to write the table and figure (default: results/sweeps/<name>)')
-    p.add_argument('--force', action='store_true', help='replace a gathered result even if it holds more finished cells than this run found')
+    p.add_argument('--force', action='store_true',
+                   help='replace a gathered result even if it holds more finished cells than this run found')
 
 def _sweep(args) -> int:
     from imdm.sweeps import load_sweep, run_sweep, gather_sweep, write_sweep, sweep_table, sweep_plan, check_cells
@@ -363,35 +410,40 @@ def _sweep(args) -> int:
     sweep = load_sweep(args.sweep)
     runs_folder(args.runs_dir)
     out = Path(args.out) if args.out else Path('results') / 'sweeps' / sweep['name']
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out {str(out)!r} is a file; give the folder for the table and figure")
-    if not args.plan: check_writable(out, '--out')                                     # before the cells' hours, not after
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give the folder for the table and figure")
+    if not args.plan: check_writable(out, '--out')   # before the cells' hours, not after
     if args.gather and args.cells is not None:
-        raise ValueError(f"--cells {' '.join(args.cells)} picks cells to run; --gather runs nothing and gathers every finished cell: give one of them")
+        raise ValueError(f"--cells {' '.join(args.cells)} picks cells to run; "
+                         "--gather runs nothing and gathers every finished cell: give one of them")
     if args.plan:
-        check_cells(sweep, args.jobs)                                                   # a plan checks what a run would
+        check_cells(sweep, args.jobs)   # a plan checks what a run would
         plan = sweep_plan(sweep, args.runs_dir, args.cells)
         for key, node in plan.items():
             state = folder_state(Path(args.runs_dir) / key)
             print(f"{node['id']:<22}{key:<24}{state:<13}{', '.join(node['cells'])}")
         return 0
-    res = gather_sweep(sweep, args.runs_dir) if args.gather else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells)
+    res = (gather_sweep(sweep, args.runs_dir) if args.gather
+           else run_sweep(sweep, args.runs_dir, args.jobs, cells=args.cells))
     out = write_sweep(res, out, args.force)
     print(sweep_table(res))
     print(f"table and figure written to {out}", file=sys.stderr)
     return 1 if any(c['state'] == 'failed' for c in res['cells'].values()) else 0
 
-command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) and gather one table and figure', _sweep_args)(_sweep)
+command('sweep', 'run a grid of overrides over a chain preset (the paper\'s ablation tables) '
+        'and gather one table and figure', _sweep_args)(_sweep)
 
 # %% ../nbs/95_cli.ipynb #5b324e53
 @dataclass(frozen=True)
 class Analysis:
-    "One `imdm analyse` analysis: its positional arguments, how many, the options of its own it reads, and what it runs."
+    "One `imdm analyse` analysis: its positional arguments, how many, the options of its own it reads, what it runs."
     usage: str                      # its positional arguments, for messages
     nargs: tuple                    # (at least, at most or None)
     options: tuple                  # the options it reads besides --out
     run: Callable                   # (args, the analyses module, {'out': ...} or {}) -> None
 
-OWN_OPTIONS = {'runs_dir': 'runs', 'force': False, 'stages': ['imdm_redi_noise'], 'judge': None, 'data': None, 'coupling': None}
+OWN_OPTIONS = {'runs_dir': 'runs', 'force': False, 'stages': ['imdm_redi_noise'], 'judge': None, 'data': None,
+               'coupling': None}
 
 def _named_runs(items:list[str], counts:tuple=(1, 2, 3)) -> dict:
     "`NAME=a,b[,c]` arguments as {NAME: (a, b, ...)}, each with one of `counts` runs; the last '=' ends the name."
@@ -400,16 +452,20 @@ def _named_runs(items:list[str], counts:tuple=(1, 2, 3)) -> dict:
         name, sep, runs = item.rpartition('=')   # names may hold '=' (d=64=run), run folders do not
         parts = tuple(runs.split(','))
         if not (sep and name and runs) or len(parts) not in counts or not all(parts):
-            raise ValueError(f"{item!r} must look like NAME={','.join(['run'] * min(counts))}{'[,run]' * (max(counts) - min(counts))}")
+            raise ValueError(f"{item!r} must look like "
+                             f"NAME={','.join(['run'] * min(counts))}{'[,run]' * (max(counts) - min(counts))}")
         out[name] = parts
     return out
 
+# %% ../nbs/95_cli.ipynb #72d84186
 def _small_coupling(args, A, out):
     if not (args.judge and args.data and args.out): raise ValueError("small-coupling needs --judge, --data and --out")
     named = _named_runs(args.runs, (2,))
-    if not Path(args.data).is_file(): raise ValueError(f"--data {args.data!r} is not a file: give a JSON file of the DataConfig")
+    if not Path(args.data).is_file():
+        raise ValueError(f"--data {args.data!r} is not a file: give a JSON file of the DataConfig")
     try: data = parse_json(Path(args.data).read_text(), f"--data {args.data!r}")
-    except json.JSONDecodeError as e: raise ValueError(f"--data {args.data!r} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--data {args.data!r} is not valid JSON: {e.msg} at line {e.lineno}") from None
     A.small_coupling(args.judge, data, named, args.out)
 
 def _redi_noise(args, A, out):
@@ -421,26 +477,43 @@ ANALYSES = {
                       lambda a, A, o: A.write_draws(a.runs_dir, a.out or 'results/wikitext2-draws', force=a.force)),
     'chain': Analysis('CHAIN...', (1, None), ('runs_dir', 'force'),
                       lambda a, A, o: [A.write_chain(a.runs_dir, name, a.out, force=a.force) for name in a.runs]),
-    'gates': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'), lambda a, A, o: A.gates(a.runs[0], a.runs_dir, a.out, force=a.force)),
-    'regime': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'), lambda a, A, o: A.regime(a.runs[0], a.runs_dir, a.out, force=a.force)),
-    'generalisation': Analysis('', (0, 0), ('runs_dir', 'stages'), lambda a, A, o: A.generalisation(a.runs_dir, a.stages, **o)),
+    'gates': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'),
+                      lambda a, A, o: A.gates(a.runs[0], a.runs_dir, a.out, force=a.force)),
+    'regime': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'),
+                       lambda a, A, o: A.regime(a.runs[0], a.runs_dir, a.out, force=a.force)),
+    'curve-gates': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'),
+                            lambda a, A, o: A.curve_gates(a.runs[0], a.runs_dir, out=a.out, force=a.force)),
+    'gap-by-length': Analysis('CHAIN...', (1, None), ('runs_dir',), lambda a, A, o: A.gap_by_length(
+        a.runs, a.runs_dir, out=a.out or 'results/gap_by_length.json')),
+    'generalisation': Analysis('', (0, 0), ('runs_dir', 'stages'),
+                               lambda a, A, o: A.generalisation(a.runs_dir, a.stages, **o)),
     'small-coupling': Analysis('NAME=redi_run,coupling_run...', (1, None), ('judge', 'data'), _small_coupling),
     'redi-noise': Analysis('NAME=mdlm_run,imdm_run[,eval_run]...', (1, None), ('coupling',), _redi_noise),
-    'sdtt-divergence': Analysis('TEACHER BWD FWD EVAL...', (4, None), (), lambda a, A, o: A.sdtt_divergence(*a.runs[:3], a.runs[3:], **o)),
-    'mask-states': Analysis('NAME=run...', (1, None), (),
-                            lambda a, A, o: A.mask_states({k: v[0] for k, v in _named_runs(a.runs, (1,)).items()}, **o)),
-    'committed': Analysis('EVAL_RUN BASELINE...', (2, None), (), lambda a, A, o: A.committed_ratios(a.runs[0], a.runs[1:], **o))}
+    'sdtt-divergence': Analysis('TEACHER BWD FWD EVAL...', (4, None), (),
+                                lambda a, A, o: A.sdtt_divergence(*a.runs[:3], a.runs[3:], **o)),
+    'mask-states': Analysis('NAME=run...', (1, None), (), lambda a, A, o: A.mask_states(
+        {k: v[0] for k, v in _named_runs(a.runs, (1,)).items()}, **o)),
+    'committed': Analysis('EVAL_RUN BASELINE...', (2, None), (),
+                          lambda a, A, o: A.committed_ratios(a.runs[0], a.runs[1:], **o))}
+
+# %% ../nbs/95_cli.ipynb #ae7e2ab4
+def _readers(option:str) -> str:
+    "The analyses that read `option`, for its help."
+    return ', '.join(n for n, a in ANALYSES.items() if option in a.options)
 
 def _analyse_args(p):
     p.add_argument('analysis', choices=list(ANALYSES), help='which analysis')
     p.add_argument('runs', nargs='*', help='; '.join(f"{k}: {a.usage}" for k, a in ANALYSES.items() if a.usage))
-    p.add_argument('--runs-dir', default='runs', help='draws, chain, gates, regime, generalisation: the folder that holds the run folders (default: runs)')
+    p.add_argument('--runs-dir', default='runs',
+                   help=f"{_readers('runs_dir')}: the folder that holds the run folders (default: runs)")
     p.add_argument('--out', default=None, help='where to write (default: the file the results pages read)')
-    p.add_argument('--force', action='store_true', help='draws, chain, gates, regime: replace results that hold more than this gather found')
-    p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'], help='generalisation: the IMDM ReDi stages of wikitext2-draws')
-    p.add_argument('--judge', default=None, help='small-coupling: the judge run')
-    p.add_argument('--data', default=None, help='small-coupling: a JSON file of the DataConfig')
-    p.add_argument('--coupling', default=None, help="redi-noise: the IMDM student's coupling run")
+    p.add_argument('--force', action='store_true',
+                   help=f"{_readers('force')}: replace results that hold more than this gather found")
+    p.add_argument('--stages', nargs='*', default=['imdm_redi_noise'],
+                   help=f"{_readers('stages')}: the IMDM ReDi stages of wikitext2-draws")
+    p.add_argument('--judge', default=None, help=f"{_readers('judge')}: the judge run")
+    p.add_argument('--data', default=None, help=f"{_readers('data')}: a JSON file of the DataConfig")
+    p.add_argument('--coupling', default=None, help=f"{_readers('coupling')}: the IMDM student's coupling run")
 
 def check_analysis(args) -> Analysis:
     "The analysis `args` names, if it got as many positional arguments as it takes and no option it does not read."
@@ -452,7 +525,8 @@ def check_analysis(args) -> Analysis:
     for k, default in OWN_OPTIONS.items():
         if k not in a.options and getattr(args, k) != default:
             readers = [n for n, b in ANALYSES.items() if k in b.options]
-            raise ValueError(f"--{k.replace('_', '-')} is read by {', '.join(readers)}; analyse {args.analysis} does not take it")
+            raise ValueError(f"--{k.replace('_', '-')} is read by {', '.join(readers)}; "
+                             f"analyse {args.analysis} does not take it")
     return a
 
 def _analyse(args) -> int:
@@ -460,7 +534,8 @@ def _analyse(args) -> int:
     check_analysis(args).run(args, A, {} if args.out is None else {'out': args.out})
     return 0
 
-command('analyse', 'the analyses the results pages quote (the text experiment gathered, ReDi diagnostics)', _analyse_args)(_analyse)
+command('analyse', 'the analyses the results pages quote (the text experiment gathered, ReDi diagnostics)',
+        _analyse_args)(_analyse)
 
 # %% ../nbs/95_cli.ipynb #555b9c71
 def _docs_args(p):
@@ -471,7 +546,8 @@ def _docs(args) -> int:
     from imdm.docs import cli_run
     return cli_run(args)
 
-command('docs', 'build the documentation site offline from the notebooks (MkDocs; no Quarto, no network)', _docs_args)(_docs)
+command('docs', 'build the documentation site offline from the notebooks (MkDocs; no Quarto, no network)',
+        _docs_args)(_docs)
 
 # %% ../nbs/95_cli.ipynb #3403dc2e
 def build_parser() -> argparse.ArgumentParser:
@@ -487,8 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)
 
 def choose_threads(jobs:int=1) -> int:
-    "Threads for this process: the cores it may use (split over `jobs` processes), unless OMP_NUM_THREADS says otherwise."
-    n = int(os.environ['OMP_NUM_THREADS']) if os.environ.get('OMP_NUM_THREADS', '').isdigit() else max(1, cores() // max(1, jobs))
+    "Threads: the cores this process may use (split over `jobs` processes), unless OMP_NUM_THREADS says otherwise."
+    n = (int(os.environ['OMP_NUM_THREADS']) if os.environ.get('OMP_NUM_THREADS', '').isdigit()
+         else max(1, cores() // max(1, jobs)))
     torch.set_num_threads(n)
     return n
 
@@ -499,39 +576,43 @@ def _starting(args):
     n = getattr(args, 'threads', None)
     if n: print(f"imdm {args.command}: {n} thread{'s' * (n > 1)} (set OMP_NUM_THREADS to choose)", file=sys.stderr)
 
+# %% ../nbs/95_cli.ipynb #8c1821bc
 def _interrupt(signum, frame): raise KeyboardInterrupt   # SIGTERM and SIGHUP stop a command as Ctrl-C does
 
 @contextlib.contextmanager
 def _stop_on_signals():
-    "While inside, SIGTERM (and SIGHUP, unless `nohup` ignores it) interrupt this process as Ctrl-C does, so every command cleans up the same way."
-    main_thread = threading.current_thread() is threading.main_thread()          # signal handlers live in the main thread only
+    "Inside, SIGTERM and SIGHUP (unless `nohup` ignores it) act as Ctrl-C, so every command cleans up the same way."
+    main_thread = threading.current_thread() is threading.main_thread()   # signal handlers live in the main thread only
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)} if main_thread else {}
-    before = {s: old for s, old in before.items() if old is not None and old is not signal.SIG_IGN}   # None: not set from Python
+    # None: not set from Python
+    before = {s: old for s, old in before.items() if old is not None and old is not signal.SIG_IGN}
     for sig in before: signal.signal(sig, _interrupt)
     try: yield
     finally:
-        for sig, old in before.items(): signal.signal(sig, old)                  # a Python caller of main() gets its own back
+        for sig, old in before.items(): signal.signal(sig, old)   # a Python caller of main() gets its own back
 
 def main(argv:list[str]|None=None) -> int:
     "Run `imdm` with `argv` (default: the process's arguments): a user's mistake is one line and exit status 2."
     args = build_parser().parse_args(argv)
-    if empty := [f"--{k.replace('_', '-')}" for k in ('out', 'runs_dir') if getattr(args, k, None) == '']:   # '' would mean the current folder
-        print(f"imdm {args.command}: error: {empty[0]} '' is empty: name a folder ('.' for the current one)", file=sys.stderr)
+    # '' would mean the current folder
+    if empty := [f"--{k.replace('_', '-')}" for k in ('out', 'runs_dir') if getattr(args, k, None) == '']:
+        print(f"imdm {args.command}: error: {empty[0]} '' is empty: name a folder ('.' for the current one)",
+              file=sys.stderr)
         return 2
-    if args.command in ('bench', 'stage', 'gpucheck'):                               # said once the input is checked (_starting)
+    if args.command in ('bench', 'stage', 'gpucheck'):   # said once the input is checked (_starting)
         args.threads = choose_threads(int(os.environ.get('LOCAL_WORLD_SIZE', '1')))
     try:
         with _stop_on_signals(): return args.run(args) or 0
     except USER_ERRORS as e:
         print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
-    except FloatingPointError as e:                                                   # a run that diverged: its settings, not a bug
+    except FloatingPointError as e:   # a run that diverged: its settings, not a bug
         print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"imdm {args.command}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    except BrokenPipeError: return 0                                                  # `imdm runs | head`: the reader has what it wanted
-    except OSError as e:                                                              # a full disk, a read-only mount: the machine, not a bug
+    except BrokenPipeError: return 0   # `imdm runs | head`: the reader has what it wanted
+    except OSError as e:   # a full disk, a read-only mount: the machine, not a bug
         print(f"imdm {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 1
