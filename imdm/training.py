@@ -39,7 +39,9 @@ class TrainConfig(Config):
     weight_decay: float = 0.0         # AdamW weight decay (MDLM: 0)
     warmup: int = 100                 # linear warm-up steps (MDLM: 2500 at paper scale)
     lr_schedule: str = 'constant'     # after warm-up: 'constant' (MDLM) or 'cosine' (decay to 0 at `steps`)
-    # rounds (SDTT, ReDi): 'span' (one warm-up and schedule over all, the official SDTT) or 'restart' (one per round)
+    # rounds (SDTT, ReDi): 'span' (one warm-up at step 0; each round's schedule ends at that round's end, so a cosine
+    # starts rounds 2-4 of 4 at 0.50, 0.25, 0.15 of the peak: what the committed CPU results used) or 'restart' (one
+    # schedule per round). With 'constant' (the official SDTT's) 'span' warms up once and 'restart' every round
     round_schedule: str = 'span'
     grad_clip: float|None = 1.0       # max gradient norm (None: no clipping)
     accumulate: int = 1               # micro-batches per optimizer step
