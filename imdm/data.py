@@ -85,6 +85,7 @@ def read_data(name:str) -> bytes:
 
 def _sha256(raw:bytes) -> str: return hashlib.sha256(raw).hexdigest()
 
+# %% ../nbs/01_data.ipynb #3c89edf1
 def _problem(path:Path, want:str) -> str|None:
     "What is wrong with a stored data file, or `None`."
     try: got = _sha256(lzma.decompress(path.read_bytes()))

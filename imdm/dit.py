@@ -205,6 +205,7 @@ def latent_embedding(lam:Tensor, # (B,) Di4C's latents in [0, 1]
     args = 1000 * lam.float()[:, None] * freqs[None]                                   # (B, half)
     return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
 
+# %% ../nbs/20_dit.ipynb #5d381e58
 class DiT(nn.Module):
     "MDLM's diffusion transformer (DiT), or a causal transformer with `causal=True`."
     def __init__(self, config:DiTConfig):
@@ -257,6 +258,7 @@ class DiT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n if embeddings else n - self.vocab_embed.embedding.numel()
 
+# %% ../nbs/20_dit.ipynb #9cc307f7
 def dit_params(config:DiTConfig) -> int:
     "The parameter count of a DiT of `config`, counted on the meta device: nothing is allocated, whatever the size."
     with torch.device('meta'): return DiT(config).num_params()
