@@ -210,6 +210,7 @@ def load_mdlm_hf(name_or_path:str, device='cpu') -> Denoiser:
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model.to(device)
 
+# %% ../nbs/45_checkpoints.ipynb #ecc892c2
 def check_model_ref(name:str, spec, types:tuple=('denoiser', 'ar')) -> dict|None:
     "The saved config of model `spec`, if it is of one of `types`; '@id' refs and hub names pass (checked when loaded)."
     if not isinstance(spec, str) or not spec:
@@ -313,6 +314,7 @@ def official_config(sd:dict, length:int|None=None, n_heads:int|None=None, softca
                      mlp_ratio=sd['blocks.0.mlp.0.weight'].shape[0] // d,
                      softcap=(50. if lm1b else None) if softcap == 'auto' else softcap)
 
+# %% ../nbs/45_checkpoints.ipynb #487ce058
 def denoiser_from_official(sd:dict, config:DiTConfig, mask_id:int|None=None, noise:NoiseSpec|None=None) -> Denoiser:
     "A `Denoiser` holding an official state dict: an IMDM when it has the noise MLP, else an MDLM."
     unsupported = [k for k in sd if k.startswith('vocab_embed.learnable_noise') or k == 'vocab_embed.imdm_mlp.weight']

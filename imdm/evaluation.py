@@ -292,6 +292,7 @@ def replay_check(x:Tensor, targets:Tensor) -> dict:
     return {'pairs': len(targets), 'mean_overlap': ov.mean().item(),
             'replayed': (ov >= REPLAY_AT).double().mean().item(), 'at': REPLAY_AT}
 
+# %% ../nbs/71_evaluation.ipynb #9914950e
 def text_measures(x:Tensor, nll:Tensor, w:Tensor, book:WordBook|None, texts, per_char:bool, n_boot:int=1000,
                   seed:int=0) -> dict:
     "Word validity (against `book`) and bits/char, with intervals, of samples `x` (N, L) with judge scores `nll`, `w`."
@@ -306,6 +307,7 @@ def text_measures(x:Tensor, nll:Tensor, w:Tensor, book:WordBook|None, texts, per
                    sample_words_valid=hits.tolist(), sample_words=total.tolist())
     return out
 
+# %% ../nbs/71_evaluation.ipynb #e0a8558b
 def _samples(model, schedule, sampler:Ancestral, n:int, length, batch_size:int, stream:str,
              seed:int) -> tuple[Tensor, int]:
     "`n` samples (N, L) in batches, each batch from its own named stream, and the network calls they took."
@@ -337,6 +339,7 @@ def match_temperature(model, schedule, sampler:Ancestral, target:float, n:int=25
         e = ent(T)
     return T, e
 
+# %% ../nbs/71_evaluation.ipynb #20a81027
 @torch.no_grad()
 def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps=(2, 4, 8, 16), n:int=64,
                      length:int|None=None, decode=None, batch_size:int=32, seed:int=0, log=print,
@@ -385,6 +388,7 @@ def quality_vs_steps(models:dict[str, Denoiser], schedule:Schedule, judge, steps
                 say(m, f" at temperature {T:.3f}")
     return rows
 
+# %% ../nbs/71_evaluation.ipynb #b694ae95
 def row_scores(row:dict) -> tuple[Tensor, Tensor]:
     "The per-sample (NLL, weight) a row of `quality_vs_steps` kept, for intervals of ratios."
     return torch.tensor(row['sample_nll'], dtype=torch.float64), torch.tensor(row['sample_weight'], dtype=torch.float64)

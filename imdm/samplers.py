@@ -210,6 +210,7 @@ def check_state(denoiser:Denoiser, state:Noised):
         raise ValueError("the denoiser's weights hold NaN or infinite values "
                          f"({bad[0]}{f' and {len(bad) - 1} more' if len(bad) > 1 else ''})")
 
+# %% ../nbs/40_samplers.ipynb #2a0089e1
 @contextmanager
 def network_rng(denoiser:Denoiser, generator:torch.Generator|None):
     "Seed the global RNG from `generator` in the block if the network draws from it (Di4C's latents); restore it after."
