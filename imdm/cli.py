@@ -440,7 +440,7 @@ class Analysis:
     usage: str                      # its positional arguments, for messages
     nargs: tuple                    # (at least, at most or None)
     options: tuple                  # the options it reads besides --out
-    run: Callable                   # (args, the analyses module, {'out': ...} or {}) -> None
+    run: Callable                   # (args, imdm.analyses and imdm.regimes, {'out': ...} or {}) -> None
 
 OWN_OPTIONS = {'runs_dir': 'runs', 'force': False, 'stages': ['imdm_redi_noise'], 'judge': None, 'data': None,
                'coupling': None}
@@ -530,7 +530,9 @@ def check_analysis(args) -> Analysis:
     return a
 
 def _analyse(args) -> int:
-    from imdm import analyses as A
+    from types import SimpleNamespace
+    from imdm import analyses, regimes
+    A = SimpleNamespace(**{k: getattr(m, k) for m in (analyses, regimes) for k in m.__all__})   # both modules' analyses
     check_analysis(args).run(args, A, {} if args.out is None else {'out': args.out})
     return 0
 
