@@ -483,8 +483,8 @@ ANALYSES = {
                        lambda a, A, o: A.regime(a.runs[0], a.runs_dir, a.out, force=a.force)),
     'curve-gates': Analysis('CHAIN', (1, 1), ('runs_dir', 'force'),
                             lambda a, A, o: A.curve_gates(a.runs[0], a.runs_dir, out=a.out, force=a.force)),
-    'gap-by-length': Analysis('CHAIN...', (1, None), ('runs_dir',), lambda a, A, o: A.gap_by_length(
-        a.runs, a.runs_dir, out=a.out or 'results/gap_by_length.json')),
+    'gap-by-length': Analysis('CHAIN...', (1, None), ('runs_dir', 'force'), lambda a, A, o: A.gap_by_length(
+        a.runs, a.runs_dir, out=a.out or 'results/gap_by_length.json', force=a.force)),
     'generalisation': Analysis('', (0, 0), ('runs_dir', 'stages'),
                                lambda a, A, o: A.generalisation(a.runs_dir, a.stages, **o)),
     'small-coupling': Analysis('NAME=redi_run,coupling_run...', (1, None), ('judge', 'data'), _small_coupling),

@@ -396,7 +396,8 @@ def teacher_rows(chain:str, runs:str|Path='runs', results:str|Path='results') ->
                      f"and no {d}/teacher_steps.json or gates.json")
 
 def gap_by_length(chains:list[str], runs:str|Path='runs', results:str|Path='results',
-                  out:str|Path|None=None) -> list[dict]: # also write them there as JSON
+                  out:str|Path|None=None, # also write them there as JSON
+                  force:bool=False) -> list[dict]: # replace an `out` that holds more chains
     "Each chain's teacher: its length, tokenizer, width, training steps, and its few-step gap (2 steps over the most)."
     gaps = []
     for chain in chains:
@@ -405,5 +406,7 @@ def gap_by_length(chains:list[str], runs:str|Path='runs', results:str|Path='resu
         rows, source = teacher_rows(chain, runs, results)
         gaps.append({'chain': chain, 'length': t['data']['length'], 'tokenizer': t['data'].get('tokenizer', 'gpt2'),
                      'model': t['model'], 'teacher_steps': t['train']['steps'], 'source': source, **few_step_gap(rows)})
-    if out is not None: write_json(out, {'rows': gaps})
+    if out is not None:
+        refuse_fewer(out, len(gaps), lambda j: len(j['rows']), 'chains', force)
+        write_json(out, {'rows': gaps})
     return gaps
