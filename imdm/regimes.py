@@ -331,10 +331,11 @@ def curve_gates(chain:str, runs:str|Path='runs', n:int=256, out:str|Path|None=No
         cp = json.loads(RunFolder(p['coupling']).params.read_text())
         recipe = {k: v for k, v in cp['redi'].items() if k not in ('pairs', 'shard_size')}
         key = json.dumps([p['teacher'], recipe, p['noise']], sort_keys=True)   # one set of fresh pairs per recipe
+        sch = schedule_at(p['teacher'])
         if key not in fresh:
             teacher = load_model(model_path(p['teacher'])).eval()
-            fresh[key] = fresh_pairs(teacher, cp, imdm.noise, n, sch=schedule_at(p['teacher']))
-        g = generalisation_gate(imdm, mdlm, None, cp, n, fresh=fresh[key], sch=schedule_at(p['teacher']))
+            fresh[key] = fresh_pairs(teacher, cp, imdm.noise, n, sch=sch)
+        g = generalisation_gate(imdm, mdlm, None, cp, n, fresh=fresh[key], sch=sch)
         m = json.loads(RunFolder(where[GATE_STAGES['imdm']]).metrics.read_text())
         pairs, steps, batch = p['redi']['pairs'], p['train']['steps'], p['redi']['batch_size']
         res['cells'][cell] = {'pairs': pairs, 'optimizer_steps': steps, 'passes': steps * batch / pairs,
